@@ -1,0 +1,1 @@
+"""Converters from raw interaction logs to reranking samples and veRL parquet files."""

@@ -1,0 +1,1 @@
+"""The ``gr2`` command line: one file per subcommand, each with ``register()`` and ``run(args) -> int``."""
