@@ -39,7 +39,7 @@ def kmeans(x: torch.Tensor, k: int, *, iters: int = 25, generator: torch.Generat
         if empty.any():
             err = ((x - centroids[assign]) ** 2).sum(1)
             worst = err.topk(min(int(empty.sum()), n)).indices
-            centroids[torch.flatnonzero(empty)[: worst.numel()]] = x[worst]
+            centroids[empty.nonzero().squeeze(1)[: worst.numel()]] = x[worst]
     return centroids
 
 

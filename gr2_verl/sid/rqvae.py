@@ -164,7 +164,7 @@ class RQVAE(nn.Module):
         for level in range(self.config.levels):
             book = self.codebooks[level]
             idx = nearest(residual, book)
-            dead = torch.flatnonzero(usage[level] == 0)
+            dead = (usage[level] == 0).nonzero().squeeze(1)
             if dead.numel():
                 pick = torch.randint(residual.shape[0], (dead.numel(),), generator=generator)
                 book[dead] = residual[pick]

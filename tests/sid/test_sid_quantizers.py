@@ -1,0 +1,93 @@
+"""k-means, residual quantisation and the unique (random) last level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gr2_verl.sid.assign import prefix_keys, unique_last_level
+from gr2_verl.sid.rqkmeans import kmeans, nearest, residual_codes, residual_kmeans
+
+
+def test_nearest_matches_brute_force():
+    g = torch.Generator().manual_seed(0)
+    x, book = torch.randn(500, 8, generator=g), torch.randn(16, 8, generator=g)
+    assert torch.equal(nearest(x, book), torch.cdist(x, book).argmin(1))
+
+
+def test_kmeans_recovers_separated_clusters():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(5, 16, generator=g) * 10
+    x = centres.repeat_interleave(40, 0) + 0.1 * torch.randn(200, 16, generator=g)
+    found = kmeans(x, 5, generator=torch.Generator().manual_seed(1))
+    # every true centre has a centroid within the noise scale
+    assert torch.cdist(centres, found).min(1).values.max() < 1.0
+
+
+def test_kmeans_with_fewer_points_than_clusters_does_not_fail():
+    x = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    assert kmeans(x, 8, generator=torch.Generator().manual_seed(0)).shape == (8, 2)
+
+
+def test_residual_codes_reduce_error_level_by_level():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1000, 16, generator=g)
+    books = residual_kmeans(x, 3, 32, iters=10, generator=g)
+    errors = [float(residual_codes(x, books[:levels])[1].pow(2).sum(1).mean()) for levels in (1, 2, 3)]
+    assert errors[0] > errors[1] > errors[2]
+    codes, _ = residual_codes(x, books)
+    assert codes.shape == (1000, 3) and codes.min() >= 0 and codes.max() < 32
+
+
+def test_prefix_keys_name_the_first_levels_only():
+    codes = np.array([[1, 2, 3], [1, 2, 9], [2, 1, 3]])
+    keys = prefix_keys(codes, 256)
+    assert keys[0] == keys[1] != keys[2]
+
+
+def _last_level_case(prefix_sizes: list[int], c: int = 8, d: int = 4, seed: int = 0):
+    """Items grouped in prefixes of the given sizes, all nearest to last code 0."""
+    rng = np.random.default_rng(seed)
+    book = rng.standard_normal((c, d)).astype(np.float32)
+    codes = np.array([[g, 0, 0] for g, size in enumerate(prefix_sizes) for _ in range(size)])
+    residual = (book[0] + 0.01 * rng.standard_normal((len(codes), d))).astype(np.float32)
+    return codes, residual, book
+
+
+@pytest.mark.parametrize(
+    "sizes, expect_unique_prefixes",
+    [
+        ([1, 1, 1], [0, 1, 2]),  # singletons keep their nearest code
+        ([5, 1], [0, 1]),  # 5 items share a prefix: all get distinct codes
+        ([8], [0]),  # exactly C items: a full permutation of the codebook
+        ([11, 2], [1]),  # 11 > C: only C distinct, 3 keep their nearest (a collision)
+    ],
+)
+def test_unique_last_level_cases(sizes, expect_unique_prefixes):
+    codes, residual, book = _last_level_case(sizes)
+    last = unique_last_level(codes, residual, book, seed=0)
+    start = 0
+    for group, size in enumerate(sizes):
+        got = last[start : start + size]
+        if group in expect_unique_prefixes:
+            assert len(set(got.tolist())) == size
+        else:
+            assert len(set(got.tolist())) == book.shape[0]  # every code used once, overflow repeats
+        start += size
+    singles = [i for i, s in enumerate(np.repeat(sizes, sizes)) if s == 1]
+    assert all(last[i] == 0 for i in singles)
+
+
+def test_unique_last_level_prefers_nearest_free_code():
+    book = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 10.0]], dtype=np.float32)
+    codes = np.array([[0, 0], [0, 0]])
+    residual = np.array([[0.0, 0.1], [0.1, 0.0]], dtype=np.float32)  # both nearest to code 0
+    last = unique_last_level(codes, residual, book, seed=0)
+    assert sorted(last.tolist()) == [0, 1]  # the loser takes the next nearest, never the far code 2
+
+
+def test_unique_last_level_is_seeded():
+    codes, residual, book = _last_level_case([6, 6, 3])
+    a = unique_last_level(codes, residual, book, seed=3)
+    assert np.array_equal(a, unique_last_level(codes, residual, book, seed=3))
