@@ -43,7 +43,7 @@ def add_sid_tokens(tokenizer, tokens: Sequence[str]) -> list[int]:
     new = [AddedToken(t, special=False, normalized=False) for t in tokens if t not in vocab]
     tokenizer.add_tokens(new)
     ids = tokenizer.convert_tokens_to_ids(list(tokens))
-    for token, token_id in zip(tokens, ids):
+    for token, token_id in zip(tokens, ids, strict=True):
         if token_id is None or tokenizer.encode(token, add_special_tokens=False) != [token_id]:
             raise ValueError(f"token {token!r} does not encode to a single id after adding it")
     return ids
@@ -85,7 +85,7 @@ def extend_vocabulary(model_dir: str | os.PathLike, sid_map: SidMap, out_dir: st
     old_len = len(tokenizer)
     piece_ids = [tokenizer.encode(t, add_special_tokens=False) for t in tokens]
     ids = add_sid_tokens(tokenizer, tokens)
-    new = [(i, p) for i, p in zip(ids, piece_ids) if i >= old_len]
+    new = [(i, p) for i, p in zip(ids, piece_ids, strict=True) if i >= old_len]
     emb = model.get_input_embeddings()
     old_rows = emb.weight.shape[0]
     if len(tokenizer) > old_rows:

@@ -19,7 +19,7 @@ def test_every_sid_token_is_one_id(qwen_tokenizer):
     ids = add_sid_tokens(qwen_tokenizer, FULL.vocabulary())
     assert len(qwen_tokenizer) == before + 4 * 256 + 2
     assert len(set(ids)) == len(ids) and min(ids) == before
-    for token, token_id in zip(FULL.vocabulary(), ids):
+    for token, token_id in zip(FULL.vocabulary(), ids, strict=True):
         assert qwen_tokenizer.encode(token, add_special_tokens=False) == [token_id]
 
 
@@ -35,7 +35,7 @@ def test_every_sid_token_is_one_id(qwen_tokenizer):
 )
 def test_sid_in_text_is_l_plus_2_tokens_and_survives_decode(qwen_tokenizer, template):
     ids = add_sid_tokens(qwen_tokenizer, FULL.vocabulary())
-    lookup = dict(zip(FULL.vocabulary(), ids))
+    lookup = dict(zip(FULL.vocabulary(), ids, strict=True))
     sid = FULL.sid("1")
     expected = [lookup[SID_BEGIN], *(lookup[sid_code_token(lv, c)] for lv, c in enumerate(FULL.codes["1"])),
                 lookup[SID_END]]

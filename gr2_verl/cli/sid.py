@@ -76,7 +76,7 @@ def run_fit(args: argparse.Namespace) -> int:
         emb = embed_texts(list(texts.values()), model_name, cache_dir=args.cache_dir, show_progress=True)
     fit = fit_codes(emb, method=args.method, seed=args.seed, progress=True, **parse_options(args.set))
     sid_map = SidMap(levels=fit.quantizer.levels, codebook_size=fit.quantizer.codebook_size,
-                     codes={i: tuple(int(c) for c in row) for i, row in zip(texts, fit.codes)})
+                     codes={i: tuple(int(c) for c in row) for i, row in zip(texts, fit.codes, strict=True)})
     out = Path(args.out)
     report = {**fit.report, "items_file": args.items, "embeddings": model_name}
     sid_map.save(str(out / "sid_map.json"))

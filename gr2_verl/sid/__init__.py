@@ -106,7 +106,7 @@ def fit_sid_map(item_texts: Mapping[str, str], *, method: str = "rqvae", seed: i
     embed_seconds = time.perf_counter() - start
     fit = fit_codes(embeddings, method=method, seed=seed, progress=progress, **options)
     sid_map = SidMap(levels=fit.quantizer.levels, codebook_size=fit.quantizer.codebook_size,
-                     codes={i: tuple(int(c) for c in row) for i, row in zip(ids, fit.codes)})
+                     codes={i: tuple(int(c) for c in row) for i, row in zip(ids, fit.codes, strict=True)})
     report = {**fit.report, "embed_model": embed_model, "embed_seconds": embed_seconds}
     return sid_map, report
 

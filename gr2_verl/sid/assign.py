@@ -122,7 +122,7 @@ def unique_last_level(codes: np.ndarray, residual: np.ndarray, book: np.ndarray,
     shared = (ends - starts) > 1
     rng = np.random.default_rng(seed)
     book_sq = (book * book).sum(1)
-    for start, end in zip(starts[shared], ends[shared]):
+    for start, end in zip(starts[shared], ends[shared], strict=True):
         members = order[start:end]
         if len(np.unique(last[members])) == len(members):
             continue  # nearest codes already distinct

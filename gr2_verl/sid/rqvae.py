@@ -98,7 +98,7 @@ class RQVAE(nn.Module):
         z_q = torch.zeros_like(z)
         codes = []
         codebook_loss = commit_loss = diversity_loss = z.new_zeros(())
-        # EMA rewrites the codebooks in place mid-pass: quantise against a snapshot so autograd's saved tensors stay valid
+        # EMA rewrites the codebooks in place mid-pass: use a snapshot so autograd's saved tensors stay valid
         books = self.codebooks.detach().clone() if cfg.ema else self.codebooks
         for level in range(cfg.levels):
             book = books[level]

@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import numpy as np
 
+CHUNK = 100_000  # rows generated at a time: 1M x 384 stays at the float32 output plus one chunk of work
+
 
 def clustered_embeddings(n: int, dim: int = 384, *, topics: int = 50, subtopics: int = 20,
                          near_duplicates: float = 0.05, seed: int = 0) -> np.ndarray:
     """``[n, dim]`` float32 unit rows: topic (unit) + subtopic offset (norm 0.6) + item noise (norm 0.5).
 
-    ``near_duplicates`` of the rows copy an earlier row plus noise of norm 0.02.
+    ``near_duplicates`` of the rows copy an earlier row of their chunk plus noise of norm 0.02.
     """
     rng = np.random.default_rng(seed)
 
     def unit(*shape: int) -> np.ndarray:
-        v = rng.standard_normal((*shape, dim))
+        v = rng.standard_normal((*shape, dim), dtype=np.float32)
         return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
-    centres = unit(topics)[:, None, :] + 0.6 * unit(topics, subtopics)
-    leaf = rng.integers(0, topics * subtopics, size=n)
-    x = centres.reshape(-1, dim)[leaf] + 0.5 * unit(n)
-    dup = np.flatnonzero(rng.random(n) < near_duplicates)
-    dup = dup[dup > 0]
-    x[dup] = x[rng.integers(0, dup)] + 0.02 * unit(len(dup))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    centres = (unit(topics)[:, None, :] + 0.6 * unit(topics, subtopics)).reshape(-1, dim)
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, CHUNK):
+        m = min(CHUNK, n - start)
+        x = centres[rng.integers(0, len(centres), size=m)] + 0.5 * unit(m)
+        dup = np.flatnonzero(rng.random(m) < near_duplicates)
+        dup = dup[dup > 0]
+        x[dup] = x[rng.integers(0, dup)] + 0.02 * unit(len(dup))
+        out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
