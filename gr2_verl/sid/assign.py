@@ -100,12 +100,19 @@ class SidQuantizer:
                    random_last_level=model.config.random_last_level, model=model)
 
 
-def prefix_keys(codes: np.ndarray, codebook_size: int) -> np.ndarray:
-    """One int64 per row naming its first L-1 codes (C^(L-1) < 2^63 for C=256 up to L=8)."""
+def row_keys(codes: np.ndarray, codebook_size: int) -> np.ndarray:
+    """One int64 per row, equal exactly when the rows are equal (base-C number, or ranks when that overflows)."""
+    if codebook_size ** codes.shape[1] >= 2**63:
+        return np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
     key = np.zeros(len(codes), dtype=np.int64)
-    for level in range(codes.shape[1] - 1):
+    for level in range(codes.shape[1]):
         key = key * codebook_size + codes[:, level]
     return key
+
+
+def prefix_keys(codes: np.ndarray, codebook_size: int) -> np.ndarray:
+    """``row_keys`` of the first L-1 codes: items with equal keys share a prefix."""
+    return row_keys(codes[:, :-1], codebook_size)
 
 
 def unique_last_level(codes: np.ndarray, residual: np.ndarray, book: np.ndarray, *, seed: int) -> np.ndarray:
@@ -113,25 +120,26 @@ def unique_last_level(codes: np.ndarray, residual: np.ndarray, book: np.ndarray,
 
     ``residual [n, d]`` is what the last level quantises; ``book [C, d]`` its codebook.
     """
+    c = book.shape[0]
     last = codes[:, -1].copy()
-    keys = prefix_keys(codes, book.shape[0])
-    order = np.argsort(keys, kind="stable")
+    keys = prefix_keys(codes, c)
+    # only prefixes where two items share the nearest last code need work: find them without a Python loop
+    _, full_inverse, full_counts = np.unique(row_keys(codes, c), return_inverse=True, return_counts=True)
+    clashing = np.unique(keys[full_counts[full_inverse.reshape(-1)] > 1])
+    if len(clashing) == 0:
+        return last
+    involved = np.flatnonzero(np.isin(keys, clashing))
+    order = involved[np.argsort(keys[involved], kind="stable")]
     sorted_keys = keys[order]
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    ends = np.r_[starts[1:], len(keys)]
-    shared = (ends - starts) > 1
+    ends = np.r_[starts[1:], len(order)]
     rng = np.random.default_rng(seed)
     book_sq = (book * book).sum(1)
-    for start, end in zip(starts[shared], ends[shared], strict=True):
-        members = order[start:end]
-        if len(np.unique(last[members])) == len(members):
-            continue  # nearest codes already distinct
-        members = rng.permutation(members)
+    for start, end in zip(starts, ends, strict=True):
+        members = rng.permutation(order[start:end])[:c]  # past C items the rest keep their nearest code
         dist = book_sq - 2 * residual[members] @ book.T
-        taken = np.zeros(book.shape[0], dtype=bool)
+        taken = np.zeros(c, dtype=bool)
         for row, item in enumerate(members):
-            if taken.all():  # more than C items share this prefix: the rest keep their nearest code
-                break
             d = np.where(taken, np.inf, dist[row])
             code = int(d.argmin())
             last[item] = code

@@ -18,7 +18,7 @@ def nearest(x: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     out = torch.empty(x.shape[0], dtype=torch.long)
     for i in range(0, x.shape[0], CHUNK):
         xb = x[i : i + CHUNK]
-        out[i : i + CHUNK] = (sq - 2 * xb @ codebook.T).argmin(1)  # ||x||^2 is constant per row
+        out[i : i + CHUNK] = torch.addmm(sq, xb, codebook.T, alpha=-2).argmin(1)  # ||x||^2 is constant per row
     return out
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gr2_verl.sid.assign import prefix_keys, unique_last_level
+from gr2_verl.sid.assign import prefix_keys, row_keys, unique_last_level
 from gr2_verl.sid.rqkmeans import kmeans, nearest, residual_codes, residual_kmeans
 
 
@@ -91,3 +91,10 @@ def test_unique_last_level_is_seeded():
     codes, residual, book = _last_level_case([6, 6, 3])
     a = unique_last_level(codes, residual, book, seed=3)
     assert np.array_equal(a, unique_last_level(codes, residual, book, seed=3))
+
+
+def test_row_keys_survive_overflowing_codebooks():
+    codes = np.array([[1023] * 8, [1023] * 7 + [0], [1023] * 8])  # 1024^8 = 2^80 does not fit an int64
+    keys = row_keys(codes, 1024)
+    assert keys[0] == keys[2] != keys[1]
+    assert prefix_keys(codes, 1024)[0] == prefix_keys(codes, 1024)[1]
