@@ -4,8 +4,10 @@ Loss (GR2 section 2, after TIGER): ``||x - dec(z_q)||^2 + beta * sum_l ||sg[r_l]
 + gamma * sum_l ||r_l - sg[e_l]||^2`` with ``z = enc(x)``, ``r_0 = z``, ``e_l`` the nearest code of
 level l to ``r_l``, ``r_{l+1} = r_l - e_l`` and the straight-through estimator
 ``z_q = z + sg[sum_l e_l - z]``. Each of the paper's techniques is a switch in ``RQVAEConfig``:
-k-means initialisation, EMA codebook updates (which replace the ``beta`` term), a diversity loss and
-dead-code reset. The random last level acts at assignment time (``gr2_verl.sid.assign``).
+k-means initialisation (after ``warmup_steps`` of plain autoencoder training, so the codes are placed
+in the latent space the encoder settles into rather than a random one that collapses), EMA codebook
+updates (which replace the ``beta`` term), a diversity loss and dead-code reset. The random last
+level acts at assignment time (``gr2_verl.sid.assign``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class RQVAEConfig:
     diversity_temperature: float = 1.0
     dead_code_reset: bool = False
     reset_every: int = 100  # steps between dead-code checks
-    random_last_level: bool = True  # used by assign_codes: unique last code within each prefix
+    random_last_level: bool = True  # applied by SidQuantizer.assign: distinct last codes within a prefix
     kmeans_sample: int = 20000  # latents used for k-means initialisation
 
     @classmethod

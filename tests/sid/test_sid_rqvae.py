@@ -10,7 +10,7 @@ from gr2_verl.sid.rqvae import RQVAEConfig
 from gr2_verl.sid.synthetic import clustered_embeddings
 
 SMALL = {"levels": 3, "codebook_size": 64, "hidden": [64], "latent_dim": 16, "steps": 200, "batch_size": 256,
-         "warmup_steps": 30, "kmeans_sample": 2000}
+         "warmup_steps": 60, "kmeans_sample": 2000}
 
 
 @pytest.fixture(scope="module")
