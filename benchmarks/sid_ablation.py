@@ -93,7 +93,7 @@ def run_fits(name: str, x: np.ndarray, seed: int, options: dict) -> dict:
 def table(datasets: dict[str, dict]) -> tuple[list[dict], str]:
     names = list(datasets)
     rows, lines = [], []
-    head = " | ".join(f"{n} uniqueness | {n} fit s" for n in names)
+    head = " | ".join(f"{n} uniqueness (colliding items) | {n} fit s" for n in names)
     lines.append(f"| configuration | {head} |")
     lines.append("|---|" + "---|---|" * len(names))
     for label, fit_name, random_last in ROWS:
@@ -105,7 +105,7 @@ def table(datasets: dict[str, dict]) -> tuple[list[dict], str]:
             row[n] = {"uniqueness": score["uniqueness"], "fit_seconds": fit["fit_seconds"],
                       "assign_seconds": score["assign_seconds"], "colliding_items": score["colliding_items"],
                       "reconstruction_mse": fit["reconstruction_mse"], "perplexity": score["perplexity"]}
-            cells.append(f"{score['uniqueness']:.2%} | {fit['fit_seconds']:.0f}")
+            cells.append(f"{score['uniqueness']:.3%} ({score['colliding_items']}) | {fit['fit_seconds']:.0f}")
         rows.append(row)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return rows, "\n".join(lines)
