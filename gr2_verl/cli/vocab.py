@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 EPILOG = """examples:
-  gr2 vocab extend --model Qwen/Qwen3-8B-local --sids runs/sid/ml-100k/sid_map.json --out models/qwen3-8b-sid
+  gr2 vocab extend --model models/Qwen3-8B --sids runs/sid/ml-100k/sid_map.json --out models/qwen3-8b-sid
   gr2 vocab extend --model DIR --sids sid_map.json --out OUT --init pieces
 """
 
