@@ -46,6 +46,11 @@ class RQVAEConfig:
     random_last_level: bool = True  # applied by SidQuantizer.assign: distinct last codes within a prefix
     kmeans_sample: int = 20000  # latents used for k-means initialisation
 
+    def __post_init__(self) -> None:
+        if self.kmeans_init and self.warmup_steps >= self.steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps}) with kmeans_init: "
+                             "the codebooks are fitted after the warm-up")
+
     @classmethod
     def from_options(cls, **options) -> RQVAEConfig:
         """Build from keyword options, naming any unknown key (a typo must not silently fall back)."""

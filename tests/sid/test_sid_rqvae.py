@@ -57,7 +57,7 @@ def test_random_last_level_beats_nearest(catalogue):
     ],
 )
 def test_each_switch_fits(catalogue, switches):
-    fit = fit_codes(catalogue, seed=0, **{**SMALL, "steps": 60, **switches})
+    fit = fit_codes(catalogue, seed=0, **{**SMALL, "steps": 100, **switches})
     assert fit.codes.shape == (3000, 3) and fit.report["config"] | switches == fit.report["config"]
 
 
@@ -67,7 +67,7 @@ def test_dead_code_reset_revives_codes(catalogue):
 
 
 def test_ema_codebooks_take_no_gradient(catalogue):
-    fit = fit_codes(catalogue, seed=0, **{**SMALL, "steps": 40})
+    fit = fit_codes(catalogue, seed=0, **{**SMALL, "steps": 80})
     assert not fit.quantizer.model.codebooks.requires_grad
 
 
@@ -91,6 +91,7 @@ def test_rqkmeans_baseline(catalogue):
         ("rqvae", {"stpes": 10}, "unknown RQ-VAE option"),  # typo must not silently fall back
         ("rqkmeans", {"ema": True}, "unknown RQ-KMeans option"),
         ("vqgan", {}, "unknown SID method"),
+        ("rqvae", {"steps": 50, "warmup_steps": 50}, "warmup_steps"),  # codebooks would never be fitted
     ],
 )
 def test_bad_options_are_named(catalogue, method, options, message):
