@@ -82,9 +82,11 @@ def read_rl_rows(path: str | os.PathLike) -> list[TraceRow]:
     rows, seen = [], {}
     for i, row in enumerate(table.select(list(RL_COLUMNS)).to_pylist()):
         where = f"{path}: row {i}"
-        prompt = row["prompt"]
-        if not prompt or not all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in prompt):
-            raise ValueError(f"{where}: field 'prompt' must be a list of chat messages with role and content")
+        prompt = row["prompt"] or []
+        if not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in prompt) or [
+            m.get("role") for m in prompt
+        ] != ["system", "user"]:
+            raise ValueError(f"{where}: field 'prompt' must be [system, user] chat messages with string content")
         ground_truth = (row["reward_model"] or {}).get("ground_truth")
         try:
             truth = parse_ground_truth(ground_truth)
@@ -96,7 +98,7 @@ def read_rl_rows(path: str | os.PathLike) -> list[TraceRow]:
             raise ValueError(f"{where}: field 'extra_info.sample_id' repeats '{key}' (first at row {seen[key]})")
         seen[key] = i
         gt_json = ground_truth if isinstance(ground_truth, str) else truth.to_json()
-        prompt = [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
+        prompt = [{"role": m["role"], "content": m["content"]} for m in prompt]
         rows.append(TraceRow(key, i, str(row["data_source"] or ""), prompt, gt_json, truth, extra))
     return rows
 
