@@ -98,9 +98,9 @@ def sft_answer(text: str) -> str:
     start, answer = _last_ranking_object(visible)
     if answer is None:
         raise ValueError("no JSON object with a 'ranking' in the answer: only accepted answers become traces")
-    before = visible[:start].rstrip()
+    before = visible[:start].strip()
     if before.endswith("```json") or before.endswith("```"):
-        before = before.rsplit("```", 1)[0].rstrip()
+        before = before.rsplit("```", 1)[0].strip()
     reasoning = answer.get("reasoning")
     ranking = [str(r).strip() for r in answer["ranking"]]
     canonical = json.dumps({"reasoning": reasoning if isinstance(reasoning, str) else "", "ranking": ranking},
