@@ -1,10 +1,11 @@
 """Which teacher answers become training traces, and the assistant message an accepted answer becomes.
 
 Every attempt is judged by ``gr2_verl.outcome.judge`` (the parser the rewards use) and scored with one
-``reward_fns.VARIANTS`` entry. The rule then decides (GR2 keeps only right answers):
+``reward_fns.VARIANTS`` entry. Every rule needs a valid ranking (a permutation of the candidates: a
+trace teaches its format too); then (GR2 keeps only right answers):
 
-- ``first`` (default): the ranking is a valid permutation and the target is ranked first;
-- ``promoted``: valid, and the target moved up from its pre-rank position (or stayed first);
+- ``first`` (default): the target is ranked first;
+- ``promoted``: the target moved up from its pre-rank position (or stayed first);
 - ``reward``: the reward variant's score is at least ``min_reward``.
 
 The SFT assistant message (``sft_answer``) is the teacher's visible reasoning followed by the canonical
@@ -84,7 +85,7 @@ def judge_attempt(
     elif rule.kind == "promoted":
         accepted = valid and t_in > 0 and (t_out < t_in or t_out == 1)
     else:
-        accepted = score >= rule.min_reward
+        accepted = valid and score >= rule.min_reward
     return Verdict(bool(accepted), outcome.parsed.status, t_in, t_out, score)
 
 

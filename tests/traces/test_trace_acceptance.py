@@ -48,6 +48,7 @@ CASES = [
     (answer([sid_string([9, 9, 9, 9]), *C[1:]]), 2, FIRST, False, "unknown_id"),  # foreign SID
     ("The first one, obviously.", 1, FIRST, False, "no_json"),      # no JSON
     ('{"ranking": "first"}', 1, REWARD, False, "bad_json"),         # ranking not a list; -1 < 0.3
+    (answer(C[:9]), 1, AcceptRule(kind="reward", min_reward=-5.0), False, "missing"),  # any score, still invalid
     ("<think>" + answer(list(C)), 1, FIRST, False, "no_json"),      # thought never closed (truncated)
     (None, 1, FIRST, False, "error"),                               # the request failed
 ]
