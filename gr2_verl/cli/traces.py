@@ -16,6 +16,9 @@ EPILOG = """examples:
   # vLLM offline engine on this GPU machine; the targeted-trace ablation
   gr2 traces --rl train.parquet --out traces_targeted --backend vllm --model /models/qwen3-32b --mode targeted
   # rerun the same command to resume an interrupted run (same --out)
+
+then fine-tune on OUT/sft.parquet; Qwen3's chat template needs the mismatch flag (see gr2_verl/traces/acceptance.py):
+  torchrun -m verl.trainer.sft_trainer data.train_files=OUT/sft.parquet data.ignore_input_ids_mismatch=True ...
 """
 
 
@@ -47,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="first: target ranked first; promoted: target moved up; reward: reward >= --min-reward")
     g.add_argument("--reward", default="conditional_format", help="reward_fns variant scored on every attempt")
     g.add_argument("--min-reward", type=float, default=None, help="threshold of --accept reward")
-    g.add_argument("--batch-size", type=int, default=64, help="samples per wave (>= --concurrency)")
+    g.add_argument("--batch-size", type=int, default=256,
+                   help="samples per wave: a few times --concurrency (http) or as large as memory allows (vllm)")
 
     g = p.add_argument_group("http backend")
     g.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
@@ -103,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
     backend = _backend(args)
     try:
         result = run_traces(args.rl, args.out, backend, config, model=args.model, limit=args.limit)
+    except KeyboardInterrupt:
+        print(f"interrupted: every answer received is in {args.out}/attempts.jsonl; rerun the command to resume")
+        return 130
     finally:
         backend.close()
     s = result.summary

@@ -11,10 +11,11 @@ local vLLM server needs none); it never appears in arguments, logs or files.
 from __future__ import annotations
 
 import os
+import queue
 import random
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import httpx
@@ -58,14 +59,40 @@ class OpenAIBackend:
         self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout_s), limits=limits)
 
     def generate(self, requests: Sequence[Request], sampling: Sampling) -> Iterator[tuple[int, Completion]]:
-        """Send every request (``concurrency`` at a time) and yield each completion as it arrives."""
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="gr2-teacher")
+        """Send every request (``concurrency`` at a time) and yield each completion as it arrives.
+
+        Workers are daemon threads: when the caller stops (Ctrl-C), the process exits at once instead of
+        waiting up to ``timeout_s`` for requests in flight; their answers were never recorded, so a resume
+        asks again.
+        """
+        todo: queue.SimpleQueue[tuple[int, Request]] = queue.SimpleQueue()
+        for item in enumerate(requests):
+            todo.put(item)
+        done: queue.SimpleQueue[tuple[int, Completion | BaseException]] = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def work() -> None:
+            while not stop.is_set():
+                try:
+                    i, request = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    done.put((i, self._complete(request, sampling)))
+                except BaseException as e:  # a bug, not a server failure: hand it to the caller
+                    done.put((i, e))
+                    return
+
+        for _ in range(min(self.concurrency, len(requests))):
+            threading.Thread(target=work, name="gr2-teacher", daemon=True).start()
         try:
-            futures = {pool.submit(self._complete, r, sampling): i for i, r in enumerate(requests)}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+            for _ in range(len(requests)):
+                i, result = done.get()
+                if isinstance(result, BaseException):
+                    raise result
+                yield i, result
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop.set()
 
     def close(self) -> None:
         self._client.close()
@@ -95,8 +122,8 @@ class OpenAIBackend:
             except httpx.TimeoutException:
                 error = "timeout"
                 continue
-            except httpx.TransportError as e:
-                error = f"transport error: {type(e).__name__}"
+            except httpx.RequestError as e:  # connection refused or reset, protocol or decoding errors
+                error = f"request error: {type(e).__name__}"
                 continue
             if response.status_code == 200:
                 return _completion(response, time.monotonic() - start, attempt)

@@ -59,7 +59,7 @@ class TraceConfig:
     sampling: Sampling = field(default_factory=Sampling)
     attempts: int = 4  # "up to N" in GR2, N unstated (open)
     hints: str | None = None
-    batch_size: int = 64  # one wave; keep >= the HTTP concurrency so the server stays busy
+    batch_size: int = 256  # one wave; several times the HTTP concurrency, so a wave's slow tail idles few workers
     seed: int = 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -127,12 +128,15 @@ def test_api_key_comes_from_the_environment(rl_parquet, scripted_server, tmp_pat
 
 def test_unreachable_server_records_errors(rl_parquet, tmp_path):
     rl = rl_parquet([2])
-    backend = OpenAIBackend("http://127.0.0.1:9/v1", "teacher", timeout_s=0.5, max_retries=1, backoff_s=0.01)
+    with socket.socket() as s:  # a local port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    backend = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "teacher", timeout_s=0.5, max_retries=1, backoff_s=0.01)
     result = run_traces(rl, tmp_path / "out", backend, TraceConfig(attempts=2), progress=False)
     backend.close()
     s = result.summary
     assert s["failed_requests"] == 2 and s["samples_exhausted"] == 1 and s["retries_total"] == 2
-    assert _attempts(result.paths["attempts.jsonl"])[0]["error"].startswith("transport error")
+    assert _attempts(result.paths["attempts.jsonl"])[0]["error"].startswith("request error: ConnectError")
 
 
 RESUME_POSITIONS = [3, 2, 5, 4, 6, 2, 3, 8, 2, 4, 5, 3]
@@ -189,6 +193,21 @@ def test_resume_after_kill_loses_and_duplicates_nothing(rl_parquet, scripted_ser
     fresh_sft = pd.read_parquet(fresh.paths["sft.parquet"])
     assert killed_sft[["sample_id", "attempt"]].equals(fresh_sft[["sample_id", "attempt"]])
     assert [list(m) for m in killed_sft["messages"]] == [list(m) for m in fresh_sft["messages"]]
+
+
+def test_ctrl_c_exits_at_once_and_says_how_to_resume(rl_parquet, scripted_server, tmp_path):
+    rl = rl_parquet([2, 3, 4])
+    server = scripted_server(rl, {}, default="slow", slow_s=30.0)  # answers only after 30 s
+    cmd = [*_cli(rl, tmp_path / "out", server)[:-2], "--timeout", "60"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not server.requests:
+        time.sleep(0.02)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=20)
+    assert time.monotonic() - start < 10  # not held by requests in flight
+    assert proc.returncode == 130 and "rerun the command to resume" in stdout
 
 
 def test_resume_refuses_changed_settings(rl_parquet, scripted_server, tmp_path):
