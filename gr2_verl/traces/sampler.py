@@ -27,7 +27,7 @@ from gr2_verl.traces.acceptance import AcceptRule, judge_attempt, sft_answer
 from gr2_verl.traces.backends import Backend, Request, Sampling
 from gr2_verl.traces.store import AttemptLog, sft_messages, write_sft_parquet
 from gr2_verl.traces.summary import summarize, summary_markdown
-from gr2_verl.traces.teacher_prompts import teacher_messages
+from gr2_verl.traces.teacher_prompts import MODES, teacher_messages
 from gr2_verl.types import GroundTruth, parse_ground_truth
 
 RL_COLUMNS = ("data_source", "prompt", "reward_model", "extra_info")
@@ -128,6 +128,8 @@ def run_traces(
 
     if config.attempts < 1 or config.batch_size < 1:
         raise ValueError("attempts and batch_size must be >= 1")
+    if config.mode not in MODES:
+        raise ValueError(f"unknown teacher mode '{config.mode}', expected one of {MODES}")
     out = Path(out_dir)
     all_rows = read_rl_rows(rl_path)
     rows = all_rows[:limit] if limit is not None else all_rows
