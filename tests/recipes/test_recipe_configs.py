@@ -172,8 +172,9 @@ def _argv_of(script: Path, tmp_path: Path, env: dict[str, str]) -> list[str]:
         recorder.write_text(f'#!/usr/bin/env bash\nprintf "%s\\0" "$@" > "{tmp_path}/{record}"\n')
         recorder.chmod(recorder.stat().st_mode | stat.S_IEXEC)
     run_env = {**os.environ, **env, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run(["bash", str(script), "trainer.total_training_steps=3"], check=True, env=run_env,
-                   capture_output=True, text=True)
+    subprocess.run(
+        ["bash", str(script), "trainer.total_training_steps=3"], check=True, env=run_env, capture_output=True, text=True
+    )
     return (tmp_path / "argv").read_text().split("\0")[:-1]
 
 
@@ -194,8 +195,11 @@ def test_ablation_is_one_override_of_dapo(script, tmp_path):
 
 
 def test_eval_generates_with_the_dapo_decoding_on_the_test_split(tmp_path):
-    argv = _argv_of(RECIPES / "eval.sh", tmp_path, {"MODEL": "m", "PRESET": "qwen3_1p7b", "DATA_DIR": "d",
-                                                    "OUT": str(tmp_path / "ev")})
+    argv = _argv_of(
+        RECIPES / "eval.sh",
+        tmp_path,
+        {"MODEL": "m", "PRESET": "qwen3_1p7b", "DATA_DIR": "d", "OUT": str(tmp_path / "ev")},
+    )
     config = _compose("dapo", argv[argv.index("--config-name") + 2 :])
     _validate(config)
     assert config.data.val_files == "d/rl/test.parquet" and config.trainer.val_only
@@ -211,8 +215,9 @@ def test_main_ppo_cfg_job_composes_dapo_sh(tmp_path):
     # The scripts call `python`: make it this interpreter (the one with veRL and reward_fns installed).
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     env = {**os.environ, "MODEL": "some/model", "PRESET": "qwen3_8b", "DATA_DIR": "d", "PATH": path}
-    out = subprocess.run(["bash", str(RECIPES / "dapo.sh"), "--cfg", "job"], check=True, env=env,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["bash", str(RECIPES / "dapo.sh"), "--cfg", "job"], check=True, env=env, capture_output=True, text=True
+    ).stdout
     job = OmegaConf.create("\n".join(line for line in out.splitlines() if not line.startswith("+ ")))
     assert job.reward.reward_manager.name == "dapo"
     assert job.reward.custom_reward_function.name == "conditional_format"

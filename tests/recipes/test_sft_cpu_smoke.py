@@ -39,12 +39,22 @@ def _midtrain_rows() -> list[dict]:
     for i in range(4):
         history = " ".join(SIDS[i : i + 5])
         ask = f"A user interacted with these items, oldest first: {history}\nPredict the SID of the next item."
-        rows.append({"messages": [{"role": "user", "content": ask}, {"role": "assistant", "content": SIDS[i + 5]}],
-                     "task": "next_sid"})
+        rows.append(
+            {
+                "messages": [{"role": "user", "content": ask}, {"role": "assistant", "content": SIDS[i + 5]}],
+                "task": "next_sid",
+            }
+        )
         ask = f"Which item has the semantic ID {SIDS[i]}? Give its title and categories."
-        rows.append({"messages": [{"role": "user", "content": ask},
-                                  {"role": "assistant", "content": f"Item {i} | Beauty > Skin Care"}],
-                     "task": "sid_to_text"})
+        rows.append(
+            {
+                "messages": [
+                    {"role": "user", "content": ask},
+                    {"role": "assistant", "content": f"Item {i} | Beauty > Skin Care"},
+                ],
+                "task": "sid_to_text",
+            }
+        )
     return rows
 
 
@@ -54,12 +64,22 @@ def _trace_rows() -> list[dict]:
     for i in range(8):
         order = SIDS[i:] + SIDS[:i]
         user = "History:\n" + "\n".join(SIDS[:3]) + "\nCandidates:\n" + "\n".join(order)
-        answer = json.dumps({"reasoning": f"{order[1]} follows the history.", "ranking": [order[1], order[0], *order[2:]]})
-        rows.append({"messages": [
-            {"role": "system", "content": "You are an expert recommender. Rerank the candidates."},
-            {"role": "user", "content": user},
-            {"role": "assistant", "content": f"<think>\nThe user buys skin care; {order[1]} fits.\n</think>\n\n{answer}"},
-        ], "task": "rerank"})
+        answer = json.dumps(
+            {"reasoning": f"{order[1]} follows the history.", "ranking": [order[1], order[0], *order[2:]]}
+        )
+        rows.append(
+            {
+                "messages": [
+                    {"role": "system", "content": "You are an expert recommender. Rerank the candidates."},
+                    {"role": "user", "content": user},
+                    {
+                        "role": "assistant",
+                        "content": f"<think>\nThe user buys skin care; {order[1]} fits.\n</think>\n\n{answer}",
+                    },
+                ],
+                "task": "rerank",
+            }
+        )
     return rows
 
 
@@ -67,8 +87,13 @@ def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     # torchrun and python come from this interpreter's environment, as in an activated venv.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     run_env = {**os.environ, **CPU_ENV, "PRESET": "qwen3_1p7b", "PATH": path, **env}
-    done = subprocess.run(["bash", str(ROOT / "recipes" / script), *CPU_OVERRIDES], env=run_env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["bash", str(ROOT / "recipes" / script), *CPU_OVERRIDES],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     return done
 
@@ -91,8 +116,10 @@ def test_sft_recipes_train_one_step_on_cpu_and_chain(tmp_path, tiny_qwen_dir):
     assert "step:1 - " in mid.stdout and "train/loss" in mid.stdout
     mid_hf = _hf_export(tmp_path / "mid")
 
-    reasoning = _run("reasoning_sft.sh", {"MODEL": str(mid_hf), "TRACES": str(data / "sft" / "traces.parquet"),
-                                          "OUT": str(tmp_path / "reasoning")})
+    reasoning = _run(
+        "reasoning_sft.sh",
+        {"MODEL": str(mid_hf), "TRACES": str(data / "sft" / "traces.parquet"), "OUT": str(tmp_path / "reasoning")},
+    )
     assert "step:1 - " in reasoning.stdout
     final = _hf_export(tmp_path / "reasoning")
 
