@@ -4,7 +4,7 @@ Stock veRL 0.9.1 cannot train on CPU: ``initialize_global_process_group`` asks t
 backend (NCCL on the CUDA platform) and the engines move tensors to ``get_device_id()`` (an int,
 which torch reads as ``cuda:<int>``). This platform answers ``cpu`` / ``gloo`` /
 ``torch.device("cpu")`` and turns the GPU memory calls into no-ops, so
-``torchrun -m verl.trainer.sft_trainer`` runs a real step on a tiny model (about 15 s)::
+``torchrun -m verl.trainer.sft_trainer`` runs a real step on a tiny model (seconds)::
 
     VERL_PLATFORM=cpu VERL_ENGINE_DEVICE=cuda VERL_ENGINE_VENDOR=nvidia \\
       torchrun --standalone --nproc_per_node=1 -m verl.trainer.sft_trainer ... \\
@@ -15,12 +15,13 @@ which torch reads as ``cuda:<int>``). This platform answers ``cpu`` / ``gloo`` /
 
 One veRL function cannot be reached through the platform: ``initialize_global_process_group`` builds
 the backend ``f"cpu:gloo,{device}:{backend}"``, which torch rejects when the device is ``cpu``
-("Duplicate device type cpu"). Registering this platform therefore also swaps that function for
-one that asks for plain ``gloo``; nothing else in veRL is touched.
+("Duplicate device type cpu"). ``install()`` therefore registers the platform and also swaps that
+function for one that asks for plain ``gloo``; nothing else in veRL is touched.
 
-It is a developer utility, never used on GPUs: ``gr2_verl.verl_plugin`` imports this module only when
-``VERL_PLATFORM=cpu`` is set, and ``is_platform_available`` is False so veRL's auto-detection
-never picks it. Training on CPU is for checking that a recipe runs, not for training models.
+It is a developer utility, never used on GPUs: ``gr2_verl.verl_plugin`` imports this module and calls
+``install()`` only when ``VERL_PLATFORM=cpu`` is set, and ``is_platform_available`` is False so
+veRL's auto-detection would never pick it anyway. Training on CPU checks that a recipe runs; it does
+not train useful models.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from typing import Any
 
 import torch
 import torch.distributed
-import verl.utils.distributed
 from verl.plugin.platform import PlatformBase, PlatformRegistry
 
 PLATFORM_NAME = "cpu"  # the value of VERL_PLATFORM that selects this platform
@@ -87,7 +87,6 @@ def _initialize_gloo_process_group(timeout_second: int = 36000) -> tuple[int, in
     return int(os.environ["LOCAL_RANK"]), int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
 
 
-@PlatformRegistry.register(platform=PLATFORM_NAME)
 class PlatformCPU(PlatformBase):
     """veRL platform for host CPUs: gloo collectives, ``torch.device("cpu")`` as the current device."""
 
@@ -173,4 +172,9 @@ class PlatformCPU(PlatformBase):
         return None
 
 
-verl.utils.distributed.initialize_global_process_group = _initialize_gloo_process_group
+def install() -> None:
+    """Register ``PlatformCPU`` as veRL platform "cpu" and give veRL a gloo-only process-group init."""
+    import verl.utils.distributed
+
+    PlatformRegistry.register(platform=PLATFORM_NAME)(PlatformCPU)
+    verl.utils.distributed.initialize_global_process_group = _initialize_gloo_process_group

@@ -8,4 +8,6 @@ it, so GPU runs never import it.
 import os
 
 if os.environ.get("VERL_PLATFORM", "").strip().lower() == "cpu":
-    import gr2_verl.cpu_platform  # noqa: F401  (registers PlatformCPU under "cpu")
+    from gr2_verl.cpu_platform import install
+
+    install()
