@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from gr2_verl.types import sid_string
 
@@ -29,6 +30,8 @@ CPU_OVERRIDES = [
     "data.train_batch_size=4",
     "data.micro_batch_size_per_gpu=2",
     "trainer.total_training_steps=1",
+    # With one step, the recipe's 3% warm-up would make it a step at learning rate 0.
+    "optim.lr_warmup_steps_ratio=0",
 ]
 SIDS = [sid_string([i, 2 * i, 3 * i, 4 * i]) for i in range(10)]
 
@@ -125,6 +128,9 @@ def test_sft_recipes_train_one_step_on_cpu_and_chain(tmp_path, tiny_qwen_dir):
 
     model = AutoModelForCausalLM.from_pretrained(final)
     assert model.config.head_dim == 32
+    # Two optimiser steps really moved the weights.
+    start = AutoModelForCausalLM.from_pretrained(tiny_qwen_dir).state_dict()
+    assert any(not torch.equal(p, start[name]) for name, p in model.state_dict().items())
     tokenizer = AutoTokenizer.from_pretrained(final)
     # The export carries the recipe's verbatim template: RL prompts end where SFT answers began.
     prompt = tokenizer.apply_chat_template(_trace_rows()[0]["messages"][:2], tokenize=False, add_generation_prompt=True)
