@@ -4,11 +4,13 @@ Stock veRL 0.9.1 cannot train on CPU: ``initialize_global_process_group`` asks t
 backend (NCCL on the CUDA platform) and the engines move tensors to ``get_device_id()`` (an int,
 which torch reads as ``cuda:<int>``). This platform answers ``cpu`` / ``gloo`` /
 ``torch.device("cpu")`` and turns the GPU memory calls into no-ops, so
-``torchrun -m verl.trainer.sft_trainer`` runs a real step on a tiny model (seconds)::
+``torchrun -m verl.trainer.sft_trainer`` runs a real step on a tiny model (~16 s of CPU time)::
 
     VERL_PLATFORM=cpu VERL_ENGINE_DEVICE=cuda VERL_ENGINE_VENDOR=nvidia \\
-      torchrun --standalone --nproc_per_node=1 -m verl.trainer.sft_trainer ... \\
-      engine.strategy=fsdp2 +model.override_config.attn_implementation=sdpa trainer.device=cpu
+      torchrun --standalone --nproc_per_node=1 -m verl.trainer.sft_trainer ... engine.strategy=fsdp2 \\
+      +model.override_config.attn_implementation=sdpa trainer.device=cpu
+
+(recipes/README.md, "Smoke-test on a laptop", gives the recipe form; the recipes already use FSDP2.)
 
 ``VERL_ENGINE_DEVICE/VENDOR`` make the engine registry hand out its FSDP engine (registered for
 ``cuda`` only); the engine itself runs on whatever ``get_device_id()`` returns.
