@@ -9,8 +9,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PRESET="${PRESET:-qwen3_8b}"
 # The mid-trained model: midtrain_sft.sh's HF export.
 MODEL="${MODEL:?set MODEL to the mid-training HF export, e.g. checkpoints/gr2/gr2_midtrain/global_step_N/huggingface}"
-# The traces parquet (`gr2 traces ... --out`).
-TRACES="${TRACES:-data/beauty/sft/traces.parquet}"
+# The kept traces: OUT/sft.parquet of `gr2 traces --out OUT`.
+TRACES="${TRACES:-data/beauty/traces/sft.parquet}"
 # Checkpoints (default: checkpoints/gr2/<run name>); HF export in $OUT/global_step_N/huggingface.
 OUT="${OUT:-}"
 # GPUs on this node (default: what the preset is sized for).

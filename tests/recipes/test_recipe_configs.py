@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -226,3 +227,34 @@ def test_main_ppo_cfg_job_composes_dapo_sh(tmp_path):
     assert job.reward.reward_kwargs.overlong_buffer_cfg.enable
     assert job.actor_rollout_ref.actor.clip_ratio_high == 0.28
     assert job.trainer.n_gpus_per_node == 8
+
+
+@pytest.mark.parametrize(
+    ("config_name", "rows", "template"),
+    [
+        ("sft_midtrain", "midtrain_rows", "recipe"),
+        ("sft_reasoning", "trace_rows", "recipe"),  # <think> rows and plain-reasoning rows alike
+        ("sft_reasoning", "trace_rows", "stock"),  # Qwen3's own template: veRL's check stops the run
+    ],
+)
+def test_sft_dataset_trains_on_every_answer_token(config_name, rows, template, tiny_qwen_dir, tmp_path, request):
+    """veRL's MultiTurnSFTDataset under the recipe: per-turn tokens equal the whole conversation's, and the
+    loss mask covers exactly the assistant answer, reasoning included."""
+    from verl.utils.config import omega_conf_to_dataclass
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
+    rows = request.getfixturevalue(rows)
+    path = tmp_path / "rows.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    overrides = [f"model.path={tiny_qwen_dir}"] + (["model.custom_chat_template=null"] if template == "stock" else [])
+    config = _compose(config_name, overrides)
+    tokenizer = omega_conf_to_dataclass(config.model).tokenizer
+    dataset = MultiTurnSFTDataset(parquet_files=str(path), tokenizer=tokenizer, config=config.data)
+    if template == "stock":
+        with pytest.raises(AssertionError, match="ignore_input_ids_mismatch"):
+            dataset[0]
+        return
+    for i, row in enumerate(rows):
+        item = dataset[i]
+        trained = tokenizer.decode(item["input_ids"][item["loss_mask"].bool()])
+        assert trained == row["messages"][-1]["content"] + "<|im_end|>\n"

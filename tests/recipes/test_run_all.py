@@ -51,7 +51,7 @@ def test_run_all_chains_the_latest_exports(tmp_path):
     assert "data.train_files=d/sft/midtrain.parquet" in midtrain
     assert "--config-name sft_reasoning" in reasoning
     assert f"model.path={runs}/midtrain/global_step_7/huggingface" in reasoning
-    assert "data.train_files=d/sft/traces.parquet" in reasoning
+    assert "data.train_files=d/traces/sft.parquet" in reasoning
     assert f"actor_rollout_ref.model.path={runs}/reasoning_sft/global_step_7/huggingface" in dapo
     assert f"actor_rollout_ref.model.path={runs}/dapo/global_step_7/actor/huggingface" in generate
     assert "trainer.val_only=true" in generate and "data.val_files=d/rl/test.parquet" in generate

@@ -7,7 +7,6 @@ gr2_verl.cpu_platform. Each stage must leave a checkpoint with a loadable Huggin
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -16,8 +15,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
-from gr2_verl.types import sid_string
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a laptop adds to a recipe to run it on CPU (recipes/README.md, "Smoke-test on a laptop").
@@ -30,57 +27,6 @@ CPU_OVERRIDES = [
     "data.micro_batch_size_per_gpu=2",
     "trainer.total_training_steps=1",
 ]
-SIDS = [sid_string([i, 2 * i, 3 * i, 4 * i]) for i in range(10)]
-
-
-def _midtrain_rows() -> list[dict]:
-    """Rows shaped like data_prep's mid-training tasks: user -> assistant, no system, no reasoning."""
-    rows = []
-    for i in range(4):
-        history = " ".join(SIDS[i : i + 5])
-        ask = f"A user interacted with these items, oldest first: {history}\nPredict the SID of the next item."
-        rows.append(
-            {
-                "messages": [{"role": "user", "content": ask}, {"role": "assistant", "content": SIDS[i + 5]}],
-                "task": "next_sid",
-            }
-        )
-        ask = f"Which item has the semantic ID {SIDS[i]}? Give its title and categories."
-        rows.append(
-            {
-                "messages": [
-                    {"role": "user", "content": ask},
-                    {"role": "assistant", "content": f"Item {i} | Beauty > Skin Care"},
-                ],
-                "task": "sid_to_text",
-            }
-        )
-    return rows
-
-
-def _trace_rows() -> list[dict]:
-    """Rows shaped like the traces contract: the RL prompt + "<think>..</think>{json}" in Qwen3's form."""
-    rows = []
-    for i in range(8):
-        order = SIDS[i:] + SIDS[:i]
-        user = "History:\n" + "\n".join(SIDS[:3]) + "\nCandidates:\n" + "\n".join(order)
-        answer = json.dumps(
-            {"reasoning": f"{order[1]} follows the history.", "ranking": [order[1], order[0], *order[2:]]}
-        )
-        rows.append(
-            {
-                "messages": [
-                    {"role": "system", "content": "You are an expert recommender. Rerank the candidates."},
-                    {"role": "user", "content": user},
-                    {
-                        "role": "assistant",
-                        "content": f"<think>\nThe user buys skin care; {order[1]} fits.\n</think>\n\n{answer}",
-                    },
-                ],
-                "task": "rerank",
-            }
-        )
-    return rows
 
 
 def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -104,13 +50,14 @@ def _hf_export(out: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_sft_recipes_train_one_step_on_cpu_and_chain(tmp_path, tiny_qwen_dir):
+def test_sft_recipes_train_one_step_on_cpu_and_chain(tmp_path, tiny_qwen_dir, midtrain_rows, trace_rows):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     data = tmp_path / "data"
     (data / "sft").mkdir(parents=True)
-    pd.DataFrame(_midtrain_rows()).to_parquet(data / "sft" / "midtrain.parquet")
-    pd.DataFrame(_trace_rows()).to_parquet(data / "sft" / "traces.parquet")
+    (data / "traces").mkdir()
+    pd.DataFrame(midtrain_rows).to_parquet(data / "sft" / "midtrain.parquet")
+    pd.DataFrame(trace_rows).to_parquet(data / "traces" / "sft.parquet")
 
     mid = _run("midtrain_sft.sh", {"MODEL": tiny_qwen_dir, "DATA_DIR": str(data), "OUT": str(tmp_path / "mid")})
     assert "step:1 - " in mid.stdout and "train/loss" in mid.stdout
@@ -118,7 +65,7 @@ def test_sft_recipes_train_one_step_on_cpu_and_chain(tmp_path, tiny_qwen_dir):
 
     reasoning = _run(
         "reasoning_sft.sh",
-        {"MODEL": str(mid_hf), "TRACES": str(data / "sft" / "traces.parquet"), "OUT": str(tmp_path / "reasoning")},
+        {"MODEL": str(mid_hf), "TRACES": str(data / "traces" / "sft.parquet"), "OUT": str(tmp_path / "reasoning")},
     )
     assert "step:1 - " in reasoning.stdout
     final = _hf_export(tmp_path / "reasoning")
@@ -130,7 +77,7 @@ def test_sft_recipes_train_one_step_on_cpu_and_chain(tmp_path, tiny_qwen_dir):
     assert any(not torch.equal(p, start[name]) for name, p in model.state_dict().items())
     tokenizer = AutoTokenizer.from_pretrained(final)
     # The export carries the recipe's verbatim template: RL prompts end where SFT answers began.
-    prompt = tokenizer.apply_chat_template(_trace_rows()[0]["messages"][:2], tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(trace_rows[0]["messages"][:2], tokenize=False, add_generation_prompt=True)
     assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
-    full = tokenizer.apply_chat_template(_trace_rows()[0]["messages"], tokenize=False)
+    full = tokenizer.apply_chat_template(trace_rows[0]["messages"], tokenize=False)
     assert full.startswith(prompt) and "<think>\nThe user buys skin care" in full
