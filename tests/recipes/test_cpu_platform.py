@@ -10,25 +10,19 @@ import pytest
 import torch
 
 PROBE = """
-import json, verl
+import sys, verl
 from verl.plugin.platform import PlatformRegistry
-from verl.utils import device
-print(json.dumps({"registered": "cpu" in PlatformRegistry.registered_names(),
-                  "loaded": "gr2_verl.cpu_platform" in __import__("sys").modules,
-                  "device": device.get_device_name()}))
+print("gr2_verl.verl_plugin" in sys.modules, "cpu" in PlatformRegistry.registered_names(),
+      "gr2_verl.cpu_platform" in sys.modules)
 """
 
 
-def _probe(env: dict[str, str]) -> str:
-    run_env = {k: v for k, v in os.environ.items() if k != "VERL_PLATFORM"} | env
-    return subprocess.run([sys.executable, "-c", PROBE], env=run_env, capture_output=True, text=True, check=True).stdout
-
-
 def test_gpu_runs_never_load_it():
-    """Without VERL_PLATFORM=cpu, `import verl` neither imports nor registers the CPU platform.
-
-    (With it, test_sft_cpu_smoke.py runs veRL's SFT trainer on this platform.)"""
-    assert '"registered": false, "loaded": false' in _probe({})
+    """Without VERL_PLATFORM=cpu, `import verl` loads our plugin but neither imports nor registers the
+    CPU platform. (With it, test_sft_cpu_smoke.py runs veRL's SFT trainer on this platform.)"""
+    env = {k: v for k, v in os.environ.items() if k != "VERL_PLATFORM"}
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split()[-3:] == ["True", "False", "False"]
 
 
 @pytest.fixture()
