@@ -9,10 +9,10 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Model preset: qwen3_8b (8 GPUs) or qwen3_1p7b (1 GPU); see configs/rl_model/.
 PRESET="${PRESET:-qwen3_8b}"
 # The reasoning-SFT model: reasoning_sft.sh's HF export (or a base model to skip SFT).
-MODEL="${MODEL:?set MODEL to the reasoning-SFT HF export, e.g. checkpoints/gr2/gr2_reasoning_sft/global_step_N/huggingface}"
+MODEL="${MODEL:?set MODEL to the reasoning-SFT HF export, e.g. runs/gr2/gr2_reasoning_sft/global_step_N/huggingface}"
 # The folder `gr2 prepare` wrote.
 DATA_DIR="${DATA_DIR:-data/beauty}"
-# Checkpoints (default: checkpoints/gr2/<run name>); HF export in $OUT/global_step_N/actor/huggingface.
+# Checkpoints (default: runs/gr2/<run name>); HF export in $OUT/global_step_N/actor/huggingface.
 OUT="${OUT:-}"
 # GPUs on this node (default: what the preset is sized for).
 if [[ "$PRESET" == "qwen3_8b" ]]; then NGPUS="${NGPUS:-8}"; else NGPUS="${NGPUS:-1}"; fi

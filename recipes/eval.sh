@@ -13,7 +13,7 @@ MODEL="${MODEL:?set MODEL to the HF folder to evaluate}"
 # The folder `gr2 prepare` wrote.
 DATA_DIR="${DATA_DIR:-data/beauty}"
 # Where generations (generations/0.jsonl) and the evaluation report go.
-OUT="${OUT:-eval/gr2}"
+OUT="${OUT:-runs/gr2/eval}"
 # GPUs on this node (default: what the preset is sized for).
 if [[ "$PRESET" == "qwen3_8b" ]]; then NGPUS="${NGPUS:-8}"; else NGPUS="${NGPUS:-1}"; fi
 TEST="$DATA_DIR/rl/test.parquet"

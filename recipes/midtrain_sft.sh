@@ -11,7 +11,7 @@ PRESET="${PRESET:-qwen3_8b}"
 MODEL="${MODEL:-Qwen/Qwen3-8B}"
 # The folder `gr2 prepare` wrote.
 DATA_DIR="${DATA_DIR:-data/beauty}"
-# Checkpoints (default: checkpoints/gr2/<run name>); HF export in $OUT/global_step_N/huggingface.
+# Checkpoints (default: runs/gr2/<run name>); HF export in $OUT/global_step_N/huggingface.
 OUT="${OUT:-}"
 # GPUs on this node (default: what the preset is sized for).
 if [[ "$PRESET" == "qwen3_8b" ]]; then NGPUS="${NGPUS:-8}"; else NGPUS="${NGPUS:-1}"; fi

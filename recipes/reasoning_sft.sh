@@ -8,10 +8,10 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Model preset: qwen3_8b (8 GPUs) or qwen3_1p7b (1 GPU); see configs/sft_model/.
 PRESET="${PRESET:-qwen3_8b}"
 # The mid-trained model: midtrain_sft.sh's HF export.
-MODEL="${MODEL:?set MODEL to the mid-training HF export, e.g. checkpoints/gr2/gr2_midtrain/global_step_N/huggingface}"
+MODEL="${MODEL:?set MODEL to the mid-training HF export, e.g. runs/gr2/gr2_midtrain/global_step_N/huggingface}"
 # The kept traces: OUT/sft.parquet of `gr2 traces --out OUT`.
 TRACES="${TRACES:-data/beauty/traces/sft.parquet}"
-# Checkpoints (default: checkpoints/gr2/<run name>); HF export in $OUT/global_step_N/huggingface.
+# Checkpoints (default: runs/gr2/<run name>); HF export in $OUT/global_step_N/huggingface.
 OUT="${OUT:-}"
 # GPUs on this node (default: what the preset is sized for).
 if [[ "$PRESET" == "qwen3_8b" ]]; then NGPUS="${NGPUS:-8}"; else NGPUS="${NGPUS:-1}"; fi

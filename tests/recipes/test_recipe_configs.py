@@ -62,6 +62,7 @@ def test_dapo_effective_values(preset):
     config = _compose("dapo", [f"rl_model={preset}"])
     _validate(config)
     assert config.trainer.n_gpus_per_node == (8 if preset == "qwen3_8b" else 1)
+    assert config.trainer.default_local_dir == "runs/gr2/gr2_dapo"  # git-ignored
 
     algo = omega_conf_to_dataclass(config.algorithm, AlgoConfig)
     assert algo.adv_estimator == "grpo" and not algo.use_kl_in_reward
@@ -90,6 +91,7 @@ def test_sft_effective_values(name, preset, tiny_qwen_dir):
     config = _compose(name, [f"sft_model={preset}", f"model.path={tiny_qwen_dir}"])
     assert config.trainer.n_gpus_per_node == (8 if preset == "qwen3_8b" else 1)
     assert config.engine.strategy == "fsdp2"
+    assert config.trainer.default_local_dir == f"runs/gr2/{config.trainer.experiment_name}"  # git-ignored
     assert "hf_model" in omega_conf_to_dataclass(config.checkpoint).save_contents
     assert config.data.train_files.endswith(".parquet") and config.data.messages_key == "messages"
     # The model dataclass veRL builds installs our template on the real Qwen3 tokenizer.
