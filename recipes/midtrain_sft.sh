@@ -8,7 +8,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # Model preset: qwen3_8b (8 GPUs) or qwen3_1p7b (1 GPU); see configs/sft_model/.
 PRESET="${PRESET:-qwen3_8b}"
 # The SID-extended base model (`gr2 vocab extend --out ...`).
-MODEL="${MODEL:-Qwen/Qwen3-8B}"
+MODEL="${MODEL:?set MODEL to the SID-extended base model folder (gr2 vocab extend --out DIR)}"
 # The folder `gr2 prepare` wrote.
 DATA_DIR="${DATA_DIR:-data/beauty}"
 # Checkpoints (default: runs/gr2/<run name>); HF export in $OUT/global_step_N/huggingface.
