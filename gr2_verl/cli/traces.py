@@ -17,8 +17,8 @@ EPILOG = """examples:
   gr2 traces --rl train.parquet --out traces_targeted --backend vllm --model /models/qwen3-32b --mode targeted
   # rerun the same command to resume an interrupted run (same --out)
 
-then fine-tune on OUT/sft.parquet; Qwen3's chat template needs the mismatch flag (see gr2_verl/traces/acceptance.py):
-  torchrun -m verl.trainer.sft_trainer data.train_files=OUT/sft.parquet data.ignore_input_ids_mismatch=True ...
+then fine-tune on OUT/sft.parquet with the reasoning-SFT recipe (its chat template trains every answer token):
+  TRACES=OUT/sft.parquet MODEL=... bash recipes/reasoning_sft.sh
 """
 
 

@@ -13,9 +13,9 @@ JSON ``{"reasoning": ..., "ranking": [...]}`` and nothing after it. It is plain 
 ``<think>`` block: with Qwen3's chat template veRL's ``MultiTurnSFTDataset`` tokenises each turn alone,
 which drops a ``<think>`` block from the last assistant turn, so reasoning inside one would never be
 trained on. A teacher's own ``<think>`` block (thinking models) is therefore left out of the trace.
-Even without one, Qwen3's template renders an empty think block into the whole conversation, so veRL's
-per-turn sanity check fails: train with ``data.ignore_input_ids_mismatch=True`` (the per-turn tokens,
-which hold the whole answer, are then used; ``tests/traces`` checks both facts).
+Even without one, Qwen3's stock template renders an empty think block into the whole conversation, so
+veRL's per-turn sanity check fails; ``recipes/reasoning_sft.sh`` trains with a verbatim chat template
+instead (see ``recipes/README.md``), under which every answer token is trained as written.
 """
 
 from __future__ import annotations
