@@ -31,7 +31,7 @@ ANSWER_INSTRUCTIONS = (
     "Think step by step: summarise the user's interests from the history (recent items matter most), "
     "judge how well each candidate fits, then decide the order. Finish with one JSON object and nothing "
     'after it: {"reasoning": "<a short summary of your reasoning>", "ranking": [<every candidate SID '
-    'exactly once, as a JSON string, most likely next item first>]}'
+    "exactly once, as a JSON string, most likely next item first>]}"
 )
 
 
