@@ -34,6 +34,20 @@ FILES = {
 }
 
 
+class CachedSidMap(SidMap):
+    """A SidMap that builds each SID string once: prompts and SFT rows ask for the same items millions of times."""
+
+    def __init__(self, sid_map: SidMap) -> None:
+        super().__init__(levels=sid_map.levels, codebook_size=sid_map.codebook_size, codes=sid_map.codes)
+        self._strings: dict[str, str] = {}
+
+    def sid(self, item_id: str) -> str:
+        cached = self._strings.get(item_id)
+        if cached is None:
+            cached = self._strings[item_id] = super().sid(item_id)
+        return cached
+
+
 def check_coverage(samples: Sequence[RerankSample], items: Mapping[str, Item], sid_map: SidMap) -> None:
     """ValueError naming the first sample whose items lack metadata or a SID (before anything is written)."""
     for s in samples:
@@ -72,6 +86,7 @@ def write_outputs(
     """
     out = Path(out_dir)
     check_coverage(samples, items, sid_map)
+    sid_map = CachedSidMap(sid_map)
     catalogue = [{"item_id": i.item_id, "title": i.title, "categories": list(i.categories)} for i in items.values()]
     atomic_write_text(out / FILES["items"], _jsonl(catalogue))
     atomic_write_text(out / FILES["samples"], _jsonl([s.to_dict() for s in samples]))
