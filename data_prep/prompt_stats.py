@@ -18,6 +18,8 @@ SAMPLE_ROWS = 200  # prompts counted per split: prompts vary little in length (s
 
 def token_lengths(prompts: Sequence[list[dict[str, str]]], tokenizer: Any) -> list[int]:
     """Chat-templated prompt length (with the generation prompt) of each message list."""
+    if not prompts:
+        return []
     texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
     return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
