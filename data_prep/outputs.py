@@ -49,7 +49,10 @@ class CachedSidMap(SidMap):
 
 
 def check_coverage(samples: Sequence[RerankSample], items: Mapping[str, Item], sid_map: SidMap) -> None:
-    """ValueError naming the first sample whose items lack metadata or a SID (before anything is written)."""
+    """ValueError naming the first item without a SID or sample item without metadata (before any write)."""
+    for item_id in items:
+        if item_id not in sid_map.codes:
+            raise ValueError(f"catalogue item '{item_id}' has no SID in the SID map")
     for s in samples:
         for item_id in (*s.history, *s.candidates, *s.targets):
             if item_id not in items:
