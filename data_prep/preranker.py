@@ -24,7 +24,8 @@ import scipy.sparse as sp
 
 from data_prep.interactions import Example
 
-CHUNK_CELLS = 1 << 23  # dense score cells per chunk (8M float32 = 32 MB) bounds memory on big catalogues
+CHUNK_ROWS = 4096  # histories scored at once: bounds the sparse product and the key matrix
+DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix is cheaper than sparse bookkeeping
 TIE_BREAK = 1e-6  # popularity weight under the transition scores: orders ties and cold users
 
 
@@ -38,9 +39,6 @@ class PopularityRanker:
         flat = np.concatenate(sequences) if sequences else np.zeros(0, dtype=np.int64)
         self.popularity = np.bincount(flat, minlength=n_items).astype(np.float32)
         return self
-
-    def scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
-        return np.broadcast_to(self.popularity, (len(histories), len(self.popularity))).copy()
 
 
 @dataclass
@@ -79,43 +77,84 @@ class TransitionPreranker:
         self.popularity = PopularityRanker().fit(sequences, n_items).popularity
         return self
 
-    def scores(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+    def transitions(self, histories: Sequence[np.ndarray]) -> sp.csr_matrix:
+        """Transition scores (rows: histories, columns: items); only items reachable from the history are stored."""
         rows, cols, vals = [], [], []
         for i, hist in enumerate(histories):
             last = hist[-self.recent :][::-1]
             rows.append(np.full(len(last), i))
             cols.append(last)
             vals.append(self.recency ** np.arange(len(last), dtype=np.float32))
-        n = self.matrix.shape[0]
-        weights = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(histories), n)
-        )
-        out = (weights @ self.matrix).toarray()
-        out += TIE_BREAK * self.popularity / max(float(self.popularity.max(initial=0.0)), 1.0)
-        return out
+        shape = (len(histories), self.matrix.shape[0])
+        weights = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
+        return (weights @ self.matrix).tocsr()
 
 
 Ranker = TransitionPreranker | PopularityRanker
 
 
 def top_k(ranker: Ranker, histories: Sequence[np.ndarray], k: int) -> np.ndarray:
-    """Top-``k`` item indices per history, best first, never an item of that history; -1 pads short rows."""
-    n_items = len(ranker.popularity)
+    """Top-``k`` item indices per history, best first, never an item of that history; -1 pads short rows.
+
+    Order: items with a transition score by ``score + TIE_BREAK * popularity / max popularity``, then
+    the most popular remaining items (exact ties at the k-th place are broken deterministically). Large
+    catalogues are scored on the sparse reachable items only, so cost follows the number of reachable
+    items, not the catalogue size.
+    """
+    popularity = ranker.popularity
+    by_popularity = np.lexsort((np.arange(len(popularity)), -popularity))  # most popular first, then index
+    bonus = TIE_BREAK * popularity / max(float(popularity.max(initial=0.0)), 1.0)
     out = np.full((len(histories), k), -1, dtype=np.int64)
-    step = max(1, CHUNK_CELLS // max(n_items, 1))
-    for start in range(0, len(histories), step):
-        chunk = histories[start : start + step]
-        scores = ranker.scores(chunk).astype(np.float32, copy=False)
-        seen_rows = np.concatenate([np.full(len(h), i) for i, h in enumerate(chunk)])
-        scores[seen_rows, np.concatenate(chunk)] = -np.inf
-        kk = min(k, n_items)
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        part_scores = np.take_along_axis(scores, part, axis=1)
-        order = np.lexsort((part, -part_scores))  # score descending, then item index: deterministic
-        best = np.take_along_axis(part, order, axis=1)
-        best[np.take_along_axis(part_scores, order, axis=1) == -np.inf] = -1
-        out[start : start + len(chunk), :kk] = best
+    for start in range(0, len(histories), CHUNK_ROWS):
+        chunk = histories[start : start + CHUNK_ROWS]
+        out[start : start + len(chunk)] = _chunk_top_k(ranker, chunk, k, bonus, by_popularity)
     return out
+
+
+def _chunk_top_k(
+    ranker: Ranker, chunk: Sequence[np.ndarray], k: int, bonus: np.ndarray, by_popularity: np.ndarray
+) -> np.ndarray:
+    n_rows = len(chunk)
+    best = np.full((n_rows, k), -1, dtype=np.int64)
+    if isinstance(ranker, TransitionPreranker):
+        scores = ranker.transitions(chunk)
+        seen_rows = np.concatenate([np.full(len(h), i) for i, h in enumerate(chunk)])
+        seen_cols = np.concatenate(chunk)
+        if scores.shape[1] <= DENSE_ITEMS:  # small catalogue: dense keys, unreachable items left to the fill
+            dense = scores.toarray()
+            keys = np.where(dense > 0, dense + bonus, -np.inf)
+            keys[seen_rows, seen_cols] = -np.inf
+            items = np.broadcast_to(np.arange(scores.shape[1]), keys.shape)
+        else:  # large catalogue: reachable items only, padded; the popularity fill below completes short rows
+            seen = sp.csr_matrix((np.ones(len(seen_rows), dtype=np.float32), (seen_rows, seen_cols)), scores.shape)
+            scores = (scores - scores.multiply(seen)).tocsr()
+            scores.eliminate_zeros()
+            lengths = np.diff(scores.indptr)
+            row_of = np.repeat(np.arange(n_rows), lengths)
+            slot = np.arange(scores.nnz) - scores.indptr[row_of]
+            keys = np.full((n_rows, max(int(lengths.max(initial=0)), k)), -np.inf)
+            items = np.full(keys.shape, -1, dtype=np.int64)
+            keys[row_of, slot] = scores.data + bonus[scores.indices]
+            items[row_of, slot] = scores.indices
+        part = np.argpartition(-keys, k - 1, axis=1)[:, :k]
+        part_keys = np.take_along_axis(keys, part, axis=1)
+        order = np.lexsort((np.take_along_axis(items, part, axis=1), -part_keys))  # key desc, then item index
+        best = np.take_along_axis(items, np.take_along_axis(part, order, axis=1), axis=1).copy()
+        best[np.take_along_axis(part_keys, order, axis=1) == -np.inf] = -1
+        kth = part_keys.min(axis=1, keepdims=True)
+        for r in np.flatnonzero(((keys >= kth) & (keys > -np.inf)).sum(axis=1) > k):  # ties at the k-th place
+            tied = np.flatnonzero(keys[r] >= kth[r])
+            best[r] = items[r][tied[np.lexsort((items[r][tied], -keys[r][tied]))][:k]]
+    for r in np.flatnonzero((best < 0).any(axis=1)):  # too few reachable items: fill by popularity
+        taken = set(chunk[r].tolist()) | set(best[r][best[r] >= 0].tolist())
+        filled = [i for i in best[r] if i >= 0]
+        for item in by_popularity:
+            if len(filled) == k:
+                break
+            if int(item) not in taken:
+                filled.append(int(item))
+        best[r, : len(filled)] = filled
+    return best
 
 
 def candidate_lists(

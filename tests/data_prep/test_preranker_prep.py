@@ -86,3 +86,16 @@ def test_ml100k_samples(ml100k):
         assert len(s.candidates) == 10 and len(set(s.candidates)) == 10
         assert len(s.history) <= 20 and not set(s.history) & set(s.candidates)
     assert sum(ml100k.popularity.values()) == log["interactions"] - 2 * 943
+
+
+def test_sparse_path_matches_dense_path(monkeypatch):
+    """Big catalogues take the sparse path; it must pick the same candidates as the dense one."""
+    import data_prep.preranker as preranker
+
+    log, _ = synthetic_log(120, 300, 12, seed=8)
+    seqs, n = _indexed(log)
+    examples = leave_one_out({u: list(s) for u, s in seqs.items()})
+    dense = candidate_lists(seqs, examples, n)
+    monkeypatch.setattr(preranker, "DENSE_ITEMS", 0)
+    sparse = candidate_lists(seqs, examples, n)
+    assert (dense == sparse).all()
