@@ -46,6 +46,7 @@ def build_samples(
     folds: int = 5,
     seed: int = 0,
     given: Mapping[str, list[str]] | None = None,
+    progress: bool = False,
 ) -> Prepared:
     """Samples, catalogue, training popularity and a report (see ``Prepared``).
 
@@ -73,7 +74,7 @@ def build_samples(
         }
     }
     if given is None:
-        cands = candidate_lists(seq_idx, examples, len(item_ids), k=k, folds=folds, seed=seed)
+        cands = candidate_lists(seq_idx, examples, len(item_ids), k=k, folds=folds, seed=seed, progress=progress)
         name = "item-transition"
     else:
         cands = np.full((len(examples), k), -1, dtype=np.int64)

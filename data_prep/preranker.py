@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from tqdm import tqdm
 
 from data_prep.interactions import Example
 
@@ -127,6 +128,7 @@ def _chunk_top_k(
             items = np.broadcast_to(np.arange(scores.shape[1]), keys.shape)
         else:  # large catalogue: reachable items only, padded; the popularity fill below completes short rows
             seen = sp.csr_matrix((np.ones(len(seen_rows), dtype=np.float32), (seen_rows, seen_cols)), scores.shape)
+            seen.data[:] = 1.0  # an item seen twice was summed to 2; a mask must stay 0/1
             scores = (scores - scores.multiply(seen)).tocsr()
             scores.eliminate_zeros()
             lengths = np.diff(scores.indptr)
@@ -165,6 +167,7 @@ def candidate_lists(
     folds: int = 5,
     seed: int = 0,
     ranker: type[TransitionPreranker] | type[PopularityRanker] = TransitionPreranker,
+    progress: bool = False,
 ) -> np.ndarray:
     """Candidates (item indices, ``len(examples) x k``, -1 padded) under the no-leak rules above."""
     train = {u: s[:-2] for u, s in sequences.items()}
@@ -174,11 +177,14 @@ def candidate_lists(
     groups: dict[int, list[int]] = {}
     for i, ex in enumerate(examples):
         groups.setdefault(-1 if ex.split != "train" else int(fold_of[ex.user_id]), []).append(i)
+    bar = tqdm(total=len(examples), desc=f"candidates ({ranker.__name__})", unit="example", disable=not progress)
     for group, idx in sorted(groups.items()):
         fit_on = [s for u, s in train.items() if group == -1 or fold_of[u] != group]
         model = ranker().fit(fit_on, n_items)
         histories = [sequences[examples[i].user_id][: examples[i].position] for i in idx]
         out[idx] = top_k(model, histories, k)
+        bar.update(len(idx))
+    bar.close()
     return out
 
 

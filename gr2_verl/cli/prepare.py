@@ -89,7 +89,13 @@ def run(args: argparse.Namespace) -> int:
         sid_map = SidMap.load(args.sid_map)
         general = load_general_text(args.general_text) if args.general_text else None
         prepared = build_samples(
-            log, min_interactions=args.k_core, max_history=args.max_history, k=args.k, seed=args.seed, given=given
+            log,
+            min_interactions=args.k_core,
+            max_history=args.max_history,
+            k=args.k,
+            seed=args.seed,
+            given=given,
+            progress=True,
         )
         summary = write_outputs(
             prepared.samples,

@@ -99,3 +99,13 @@ def test_sparse_path_matches_dense_path(monkeypatch):
     monkeypatch.setattr(preranker, "DENSE_ITEMS", 0)
     sparse = candidate_lists(seqs, examples, n)
     assert (dense == sparse).all()
+
+
+@pytest.mark.parametrize("dense_items", [4096, 0])
+def test_repeated_history_items_are_still_excluded(monkeypatch, dense_items):
+    import data_prep.preranker as preranker
+
+    monkeypatch.setattr(preranker, "DENSE_ITEMS", dense_items)
+    model = TransitionPreranker().fit([np.array([0, 1, 2, 3, 1, 2, 4])], 6)
+    out = top_k(model, [np.array([1, 2, 1, 2])], k=4)
+    assert not {1, 2} & set(out[0].tolist()) and sorted(out[0].tolist()) == [0, 3, 4, 5]
