@@ -75,14 +75,10 @@ def build_samples(
     }
     if given is None:
         cands = candidate_lists(seq_idx, examples, len(item_ids), k=k, folds=folds, seed=seed, progress=progress)
-        name = "item-transition"
+        name, complete = "item-transition", np.ones(len(examples), dtype=bool)
     else:
-        cands = np.full((len(examples), k), -1, dtype=np.int64)
-        for row, ex in enumerate(examples):
-            lst = given.get(ex.sample_id)
-            if lst is not None:
-                cands[row, : len(lst[:k])] = [index.get(x, -1) for x in lst[:k]]
-        name = "given lists"
+        cands = _given_candidates(examples, given, index, k)
+        name, complete = "given lists", (cands >= 0).all(axis=1)  # metrics over the samples that have a list
     evaluated = np.array([e.split != "train" for e in examples])
     popular = candidate_lists(
         seq_idx, [e for e in examples if e.split != "train"], len(item_ids), k=k, ranker=PopularityRanker
@@ -91,7 +87,7 @@ def build_samples(
         "name": name,
         "settings": TransitionPreranker().settings() | {"folds": folds} if given is None else {},
         "metrics": {
-            name: _metrics(cands, targets, splits, k),
+            name: _metrics(cands[complete], targets[complete], splits[complete], k),
             "popularity": _metrics(popular, targets[evaluated], splits[evaluated], k),
         },
     }
@@ -99,6 +95,18 @@ def build_samples(
     samples, short = _samples(examples, cands, sequences, item_ids, max_history, k)
     report["log"]["examples_without_k_candidates"] = short
     return Prepared(samples, item_ids, item_popularity(training_sequences(sequences)), report)
+
+
+def _given_candidates(
+    examples: list[Example], given: Mapping[str, list[str]], index: Mapping[str, int], k: int
+) -> np.ndarray:
+    """The user's lists as item indices (first K); -1 marks no list, a short list or an unknown item."""
+    cands = np.full((len(examples), k), -1, dtype=np.int64)
+    for row, ex in enumerate(examples):
+        lst = given.get(ex.sample_id)
+        if lst is not None:
+            cands[row, : len(lst[:k])] = [index.get(x, -1) for x in lst[:k]]
+    return cands
 
 
 def _samples(

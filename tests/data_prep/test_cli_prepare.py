@@ -52,6 +52,8 @@ def test_prepare_custom_writes_the_folder_and_reports(tmp_path, capsys):
     again = [json.loads(line) for line in (out2 / "samples.jsonl").open()]
     assert [s["candidates"] for s in again] == [s["candidates"][::-1] for s in tests]
     assert len(pq.read_table(out2 / "rl/test.parquet")) == len(tests)  # --keep-all: misses kept too
+    given = json.loads((out2 / "summary.json").read_text())["preranker"]["metrics"]["given lists"]
+    assert list(given) == ["test"] and given["test"]["n"] == len(tests)  # scored only where a list was given
 
 
 def test_prepare_reports_bad_input_and_fails(tmp_path, capsys):
