@@ -63,17 +63,15 @@ class TransitionPreranker:
         return {f: getattr(self, f) for f in names}
 
     def fit(self, sequences: Sequence[np.ndarray], n_items: int) -> TransitionPreranker:
+        flat = np.concatenate(sequences) if sequences else np.zeros(0, dtype=np.int64)
+        owner = _rows_and_offsets([len(s) for s in sequences])[0]
         rows, cols, vals = [], [], []
-        for seq in sequences:
-            for gap in range(1, min(self.window, len(seq) - 1) + 1):
-                rows.append(seq[:-gap])
-                cols.append(seq[gap:])
-                vals.append(np.full(len(seq) - gap, self.decay ** (gap - 1), dtype=np.float32))
-        if rows:
-            r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-        else:
-            r = c = np.zeros(0, dtype=np.int64)
-            v = np.zeros(0, dtype=np.float32)
+        for gap in range(1, self.window + 1):
+            same = owner[:-gap] == owner[gap:]  # pairs (i, i + gap) inside one user's sequence
+            rows.append(flat[:-gap][same])
+            cols.append(flat[gap:][same])
+            vals.append(np.full(int(same.sum()), self.decay ** (gap - 1), dtype=np.float32))
+        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
         forward = sp.csr_matrix((v, (r, c)), shape=(n_items, n_items), dtype=np.float32)
         counts = (forward + self.backward * forward.T).tocsr()
         damp = 1.0 / np.power(np.asarray(counts.sum(axis=1)).ravel() + 1.0, self.damping)
@@ -83,18 +81,21 @@ class TransitionPreranker:
 
     def transitions(self, histories: Sequence[np.ndarray]) -> sp.csr_matrix:
         """Transition scores (rows: histories, columns: items); only items reachable from the history are stored."""
-        rows, cols, vals = [], [], []
-        for i, hist in enumerate(histories):
-            last = hist[-self.recent :][::-1]
-            rows.append(np.full(len(last), i))
-            cols.append(last)
-            vals.append(self.recency ** np.arange(len(last), dtype=np.float32))
+        last = [hist[-self.recent :][::-1] for hist in histories]  # most recent first
+        rows, steps = _rows_and_offsets([len(x) for x in last])
+        weights = np.power(np.float32(self.recency), steps.astype(np.float32))
         shape = (len(histories), self.matrix.shape[0])
-        weights = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
-        return (weights @ self.matrix).tocsr()
+        return (sp.csr_matrix((weights, (rows, np.concatenate(last))), shape=shape) @ self.matrix).tocsr()
 
 
 Ranker = TransitionPreranker | PopularityRanker
+
+
+def _rows_and_offsets(lengths: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """For ragged rows of these lengths, flattened: each entry's row number and its offset within the row."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    return rows, np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
 def _keep_top(matrix: sp.spmatrix, n: int) -> sp.csr_matrix:
@@ -135,7 +136,7 @@ def _chunk_top_k(
     best = np.full((n_rows, k), -1, dtype=np.int64)
     if isinstance(ranker, TransitionPreranker):
         scores = ranker.transitions(chunk)
-        seen_rows = np.concatenate([np.full(len(h), i) for i, h in enumerate(chunk)])
+        seen_rows = _rows_and_offsets([len(h) for h in chunk])[0]
         seen_cols = np.concatenate(chunk)
         if scores.shape[1] <= DENSE_ITEMS:  # small catalogue: dense keys, unreachable items left to the fill
             dense = scores.toarray()
@@ -148,8 +149,7 @@ def _chunk_top_k(
             scores = (scores - scores.multiply(seen)).tocsr()
             scores.eliminate_zeros()
             lengths = np.diff(scores.indptr)
-            row_of = np.repeat(np.arange(n_rows), lengths)
-            slot = np.arange(scores.nnz) - scores.indptr[row_of]
+            row_of, slot = _rows_and_offsets(lengths)
             keys = np.full((n_rows, max(int(lengths.max(initial=0)), k)), -np.inf)
             items = np.full(keys.shape, -1, dtype=np.int64)
             keys[row_of, slot] = scores.data + bonus[scores.indices]
