@@ -92,3 +92,19 @@ def test_rerank_sample_validation_names_where():
     ok = RerankSample.from_dict({**row, "candidates": ["3", "2"]})
     assert ok.target_position == 2
     assert RerankSample.from_dict(ok.to_dict()) == ok
+
+
+def test_atomic_write_leaves_a_readable_file_and_no_temp_on_failure(tmp_path):
+    from gr2_verl.io import atomic_write, atomic_write_text
+
+    path = atomic_write_text(tmp_path / "a.txt", "hello")
+    assert path.read_text() == "hello" and (path.stat().st_mode & 0o777) == 0o644
+
+    def broken(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(path, broken)
+    assert path.read_text() == "hello" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
