@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # One module per subcommand under gr2_verl/cli/, in the order the pipeline runs them.
-SUBCOMMANDS = ("prepare", "quickstart", "validate", "eval", "lab")
+SUBCOMMANDS = ("prepare", "sid", "vocab", "quickstart", "validate", "eval", "lab")
 
 
 def build_parser() -> argparse.ArgumentParser:
