@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_lab_to(out: Path, data: str | None, n_rows: int, names: list[str], steps: int, signal: float, seed: int):
     """Run the lab and write lab.json, lab.md and lab.png under ``out``; returns (result, paths)."""
+    import random
+
     from tqdm import tqdm
 
     from gr2_verl.evaluation.data import load_rl_rows, rl_row_from_record
@@ -62,7 +64,8 @@ def run_lab_to(out: Path, data: str | None, n_rows: int, names: list[str], steps
     from reward_fns import VARIANTS
 
     if data:
-        rows = load_rl_rows(data)[:n_rows]
+        rows = load_rl_rows(data)
+        rows = random.Random(seed).sample(rows, min(n_rows, len(rows)))  # a seeded sample, not the file's head
     else:
         rows = [rl_row_from_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(n_rows, seed=seed))]
     cfg = LabConfig(steps=steps, signal=signal, seed=seed)
