@@ -55,7 +55,8 @@ def eval_plots(result: dict[str, Any], out_dir: str | Path) -> list[Path]:
         ax.set_ylim(0, 1.05)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("mean, 95% bootstrap CI")
-    axes[1].legend(loc="upper left", fontsize=8, ncols=2)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=len(methods), fontsize=9, bbox_to_anchor=(0.5, -0.06))
     paths = [_save(fig, out_dir / "metrics.png")]
     if "top1_input_pos_hist" in result:
         fig, ax = plt.subplots(figsize=(7, 3.8))

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
         log, items = movielens.load_interactions(), movielens.load_items()
         texts = {i: item_text(it.title, it.categories) for i, it in items.items()}
-        sid_map, sid_report = fit_sid_map(texts, method=args.sid_method, seed=args.seed, progress=True)
+        sid_map, _ = fit_sid_map(texts, method=args.sid_method, seed=args.seed, progress=True)
         data_dir.mkdir(parents=True, exist_ok=True)
         sid_map.save(str(data_dir / "sid_map.json"))
         print(f"{len(texts)} items, SID uniqueness {sid_map.uniqueness():.4f} ({args.sid_method})")
@@ -110,24 +110,27 @@ def run(args: argparse.Namespace) -> int:
         print(lab_markdown(lab_result))
 
     timings["total"] = round(time.perf_counter() - start, 1)
-    report = _report(args, out, sid_map.uniqueness(), sid_report, summary, eval_md, lab_result, table_md, timings)
+    report = _report(args, out, sid_map.uniqueness(), summary, eval_md, lab_result, table_md, timings)
     path = atomic_write_text(out / "report.md", report)
     atomic_write_text(out / "timings.json", json.dumps(timings, indent=2))
     print(f"\nwrote {path} (and {out / 'eval'}, {out / 'lab'}, {data_dir}) in {timings['total']} s")
     return 0
 
 
-def _report(args, out: Path, uniqueness: float, sid_report: dict, summary: dict, eval_md: str, lab_result: dict,
+def _report(args, out: Path, uniqueness: float, summary: dict, eval_md: str, lab_result: dict,
             table_md: str, timings: dict) -> str:
     from gr2_verl.lab import lab_markdown
 
     data = out / "data"
     rows = ", ".join(f"{s} {c['rows']}" for s, c in summary["rl"].items())
-    eval_body = eval_md.split("\n", 2)[2]
+    eval_body = eval_md.split("\n", 2)[2].replace("\n## ", "\n### ")  # nest the sections under this report's
     lab_body = lab_markdown(lab_result, "lab/lab.png").split("\n", 2)[2]
+    steps = "\n".join(f"| {name} | {seconds} |" for name, seconds in timings.items())
     return f"""# gr2-verl quickstart report (MovieLens-100K, CPU)
 
-Steps and wall times (s): {json.dumps(timings)}
+| step | wall time (s) |
+|---|---|
+{steps}
 
 ## 1. Data
 - Semantic IDs: {args.sid_method}, uniqueness {uniqueness:.4f} (`{data / 'sid_map.json'}`).

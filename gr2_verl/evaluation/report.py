@@ -130,5 +130,8 @@ def to_markdown(result: dict[str, Any], title: str = "Reranking evaluation") -> 
         lines += ["", "Answer status counts: " + ", ".join(f"{k} {v}" for k, v in result["status_counts"].items())]
         lines += ["", "Top-1 input position (1..K): " + ", ".join(str(c) for c in result["top1_input_pos_hist"])]
     lines += ["", "Target input position (1..K): " + ", ".join(str(c) for c in result["target_input_pos_hist"])]
+    if result["rows_in_list"] == result["rows"]:
+        lines += ["", "End to end equals target-in-list here: these rows hold no pre-ranker miss "
+                  "(`gr2 prepare --keep-all` writes them)."]
     lines += ["", f"Note: {result['fallback']}", ""]
     return "\n".join(lines)
