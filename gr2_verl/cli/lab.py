@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
-def run_lab_to(out: Path, data: str | None, n_rows: int, names: list[str], steps: int, signal: float, seed: int):
+def run_lab_to(
+    out: Path, data: str | None, n_rows: int, names: list[str], steps: int, signal: float, seed: int
+) -> tuple[dict, list[Path]]:
     """Run the lab and write lab.json, lab.md and lab.png under ``out``; returns (result, paths)."""
     import random
 
