@@ -43,12 +43,12 @@ def test_answers_parse_as_an_llm_answer_would():
 
 def test_lab_reproduces_gr2_copy_hack():
     """naive_format: identity climbs toward 1, R@1 stays at the input order's; conditional_format: it does not."""
-    cfg = LabConfig(steps=30, eval_every=10)
+    cfg = LabConfig(steps=40, eval_every=10)  # seeds 0-3 all show it by step 40 (identity 0.76-0.94 vs 0.23-0.47)
     res = run_lab(_rows(2000), {n: VARIANTS[n] for n in ("naive_format", "conditional_format")}, cfg)
     summary = {r["variant"]: r for r in lab_summary(res)}
     naive, cond = summary["naive_format"], summary["conditional_format"]
-    assert naive["identity_start"] < 0.4 and naive["identity_end"] > 0.75  # "do nothing" takes over
-    assert abs(naive["r1_end"] - res["input_order_r1"]) < 0.04  # ... and R@1 stays at the input order's
+    assert naive["identity_start"] < 0.4 and naive["identity_end"] > 0.7  # "do nothing" takes over
+    assert abs(naive["r1_end"] - res["input_order_r1"]) < 0.03  # ... and R@1 stays at the input order's
     assert cond["identity_end"] < 0.5 and cond["identity_end"] < naive["identity_end"] - 0.3
     steps = res["variants"]["naive_format"]["steps"]
     assert all(s["kept_groups"] > 0 for s in steps) and "pg_clipfrac" in steps[-1]  # veRL's loss ran every step

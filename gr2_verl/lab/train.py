@@ -131,9 +131,12 @@ def train_variant(
     ])
     steps, evals = [], []
 
+    eval_x_rep = eval_x.repeat_interleave(cfg.group_size, dim=0)  # group_size answers per held-out row: less noise
+    eval_rows_rep = [r for r in eval_rows for _ in range(cfg.group_size)]
+
     def evaluate(step: int) -> None:
-        modes, perms = policy.sample(eval_x, gen)
-        evals.append({"step": step, **_summary(scorer(eval_rows, modes, perms, slips(modes)))})
+        modes, perms = policy.sample(eval_x_rep, gen)
+        evals.append({"step": step, **_summary(scorer(eval_rows_rep, modes, perms, slips(modes)))})
 
     def slips(modes: torch.Tensor) -> torch.Tensor:
         return (modes == RANK) & (torch.rand(len(modes), generator=gen) < cfg.rerank_slip)
@@ -164,7 +167,7 @@ def train_variant(
         if kept_groups:
             record.update(_update(policy, optim, cfg, torch.cat(kept_x), torch.cat(kept_modes),
                                   torch.cat(kept_perms), np.concatenate(kept_rewards),
-                                  compute_grpo_outcome_advantage, compute_policy_loss_vanilla))
+                                  compute_grpo_outcome_advantage, compute_policy_loss_vanilla, gen))
         record["p_copy"] = float(torch.softmax(policy.mode_logits.detach(), 0)[COPY])
         steps.append(record)
         if step % cfg.eval_every == 0 or step == cfg.steps:
@@ -176,7 +179,7 @@ def train_variant(
     return {"steps": steps, "evals": evals, "final_policy": params}
 
 
-def _update(policy, optim, cfg, x, modes, perms, rewards, grpo_advantage, policy_loss) -> dict[str, float]:
+def _update(policy, optim, cfg, x, modes, perms, rewards, grpo_advantage, policy_loss, gen) -> dict[str, float]:
     """GRPO advantages, then one clipped token-mean policy-gradient update per mini-batch."""
     k = policy.k
     mask = RerankPolicy.response_mask(modes, k)
@@ -188,7 +191,8 @@ def _update(policy, optim, cfg, x, modes, perms, rewards, grpo_advantage, policy
     with torch.no_grad():
         old_lp = policy.log_probs(x, modes, perms)
     n_groups = len(modes) // cfg.group_size
-    chunks = np.array_split(np.random.default_rng(cfg.seed).permutation(n_groups), min(cfg.mini_batches, n_groups))
+    shuffled = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen))).permutation(n_groups)
+    chunks = np.array_split(shuffled, min(cfg.mini_batches, n_groups))
     losses, clipfrac = [], []
     for chunk in chunks:
         sel = torch.as_tensor((chunk[:, None] * cfg.group_size + np.arange(cfg.group_size)).ravel())
