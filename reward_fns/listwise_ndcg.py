@@ -37,7 +37,7 @@ def compute_score(
         unparsed = outcome.parsed.status in ("no_json", "bad_json")
         return outcome.reward_dict(invalid_score if unparsed else invalid_permutation_score)
     truth = outcome.truth
-    label = dict(zip(truth.candidates, truth.relevance()))
+    label = dict(zip(truth.candidates, truth.relevance(), strict=True))
     order = outcome.parsed.order
     ndcg = graded_ndcg_at_k([label[item] for item in order], truth.k)
     in_list = [t for t in truth.targets if t in label]

@@ -1,0 +1,56 @@
+"""Prompt-length statistics with the real Qwen3 tokenizer and its chat template.
+
+Two counts per prompt: with the base tokenizer (each SID splits into ~30 sub-word tokens) and with
+the SID vocabulary added as normal tokens, as the trained model sees it (each SID = levels + 2
+tokens). Counting a seeded sample of rows keeps this cheap on large datasets.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+SAMPLE_ROWS = 200  # prompts counted per split: prompts vary little in length (same history cap and K)
+
+
+def token_lengths(prompts: Sequence[list[dict[str, str]]], tokenizer: Any) -> list[int]:
+    """Chat-templated prompt length (with the generation prompt) of each message list."""
+    if not prompts:
+        return []
+    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def describe(lengths: Sequence[int]) -> dict[str, float]:
+    """Count, mean, median, 90th percentile and max of token lengths."""
+    if not lengths:
+        return {"n": 0}
+    a = np.asarray(lengths)
+    return {
+        "n": int(a.size),
+        "mean": round(float(a.mean()), 1),
+        "median": float(np.median(a)),
+        "p90": float(np.percentile(a, 90)),
+        "max": int(a.max()),
+    }
+
+
+def prompt_length_stats(
+    rows_by_split: dict[str, list[dict[str, Any]]], sid_vocabulary: Sequence[str], *, seed: int = 0
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per split: length stats with the base Qwen3 tokenizer and with SID tokens added."""
+    from gr2_verl.qwen_tokenizer import load_qwen3_tokenizer
+
+    tokenizer = load_qwen3_tokenizer()  # loading takes seconds: count base lengths first, then add SIDs
+    picked = {}
+    for split, rows in rows_by_split.items():
+        chosen = rows if len(rows) <= SAMPLE_ROWS else random.Random(seed).sample(rows, SAMPLE_ROWS)
+        picked[split] = [r["prompt"] for r in chosen]
+    out = {split: {"base_tokenizer": describe(token_lengths(p, tokenizer))} for split, p in picked.items()}
+    tokenizer.add_tokens(list(sid_vocabulary))
+    for split, prompts in picked.items():
+        out[split]["with_sid_tokens"] = describe(token_lengths(prompts, tokenizer))
+    return out

@@ -1,0 +1,53 @@
+"""Mid-training rows: next-SID from training samples only, captioning both ways, general text mixed in."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data_prep.sft_parquet import load_general_text, midtrain_rows
+from data_prep.synthetic import sequential_sid_map
+from gr2_verl.types import Item, RerankSample
+
+
+def _world():
+    items = {i: Item(i, f"Title {i}", ("Cat",)) for i in "abcdef"}
+    samples = [
+        RerankSample("u:1", "u", "train", ["a"], list("bcdef"), ["b"]),
+        RerankSample("u:2", "u", "val", ["a", "b"], list("cdefa"), ["c"]),
+        RerankSample("u:3", "u", "test", ["a", "b", "c"], list("defab"), ["d"]),
+    ]
+    return items, samples, sequential_sid_map(list(items), levels=2, codebook_size=4)
+
+
+def test_tasks_and_no_eval_target_leak():
+    items, samples, sid_map = _world()
+    general = [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], "task": "general"}
+    ]
+    rows, counts = midtrain_rows(samples, items, sid_map, seed=0, general=general)
+    assert counts == {"next_sid": 1, "sid_to_text": 6, "text_to_sid": 6, "general": 1, "sid_to_text_skipped": 0}
+    (next_sid,) = [r for r in rows if r["task"] == "next_sid"]
+    assert next_sid["messages"][-1]["content"] == sid_map.sid("b")  # the train target, never c or d
+    caption = next(r for r in rows if r["task"] == "sid_to_text" and sid_map.sid("a") in r["messages"][0]["content"])
+    assert caption["messages"][1]["content"] == "Title a | Cat"
+    assert midtrain_rows(samples, items, sid_map, seed=0, general=general)[0] == rows  # seeded order
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("{oops", "line 2: not valid JSON"),
+        ('{"text": "no messages"}', "line 2: field 'messages'"),
+        ('{"messages": [{"role": "robot", "content": "x"}]}', r"line 2: field 'messages\[0\]'"),
+        ('{"messages": [{"role": "user", "content": 3}]}', r"line 2: field 'messages\[0\]'"),
+    ],
+)
+def test_general_text_errors_name_file_line_field(tmp_path, line, message):
+    path = tmp_path / "general.jsonl"
+    good = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    path.write_text(json.dumps(good) + "\n" + line + "\n")
+    with pytest.raises(ValueError, match=message) as e:
+        load_general_text(path)
+    assert "general.jsonl" in str(e.value)
