@@ -28,9 +28,9 @@ import torch
 from gr2_verl.io import atomic_write_text
 from gr2_verl.sid import fit_codes
 from gr2_verl.sid.embed import default_embed_model, embed_texts
-from gr2_verl.sid.items import item_text
 from gr2_verl.sid.report import code_report
 from gr2_verl.sid.synthetic import clustered_embeddings
+from gr2_verl.types import Item
 
 # (fit name, method, options); every RQ-VAE fit is scored with nearest and with random last level
 FITS = [
@@ -63,7 +63,7 @@ def ml100k_texts() -> list[str]:
         raise SystemExit("MovieLens-100K comes with the recbole wheel: pip install --no-deps recbole==1.2.1")
     path = Path(spec.origin).parent / "dataset_example" / "ml-100k" / "ml-100k.item"
     rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:]]
-    return [item_text(f"{r[1]} ({r[2]})", r[3].split()) for r in rows]
+    return [Item(r[0], f"{r[1]} ({r[2]})", tuple(r[3].split())).text() for r in rows]
 
 
 def run_fits(name: str, x: np.ndarray, seed: int, options: dict) -> dict:

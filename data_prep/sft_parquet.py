@@ -23,7 +23,6 @@ from typing import Any
 import pyarrow as pa
 
 from data_prep.rl_parquet import MESSAGES
-from gr2_verl.prompts import item_text
 from gr2_verl.types import Item, RerankSample, SidMap
 
 SFT_SCHEMA = pa.schema([("messages", MESSAGES), ("task", pa.string())])
@@ -54,7 +53,7 @@ def item_rows(items: Mapping[str, Item], sid_map: SidMap) -> tuple[list[dict[str
         sid_counts[sid] = sid_counts.get(sid, 0) + 1
     rows, skipped = [], 0
     for item_id, item in items.items():
-        sid, text = sid_map.sid(item_id), item_text(item)
+        sid, text = sid_map.sid(item_id), item.text()
         if sid_counts[sid] == 1:
             rows.append(
                 _chat(f"Which item has the semantic ID {sid}? Give its title and categories.", text, "sid_to_text")

@@ -39,22 +39,11 @@ class SidCollisionError(ValueError):
     """Two candidates of one sample share a SID (or a missed target shares a candidate's SID)."""
 
 
-def item_text(item: Item) -> str:
-    """The text of one item as prompts, SID fitting and SFT captioning see it: ``title | cat, cat``.
-
-    >>> item_text(Item("1", "Toy Story (1995)", ("Animation", "Comedy")))
-    'Toy Story (1995) | Animation, Comedy'
-    >>> item_text(Item("2", "Untitled"))
-    'Untitled'
-    """
-    return f"{item.title} | {', '.join(item.categories)}" if item.categories else item.title
-
-
 def render_item(item_id: str, items: Mapping[str, Item], sid_map: SidMap) -> str:
     """One prompt line body: ``SID title | categories``; KeyError names an item without metadata or SID."""
     if item_id not in items:
         raise KeyError(f"item '{item_id}' has no metadata (title, categories)")
-    return f"{sid_map.sid(item_id)} {item_text(items[item_id])}"
+    return f"{sid_map.sid(item_id)} {items[item_id].text()}"
 
 
 def candidate_sids(sample: RerankSample, sid_map: SidMap) -> list[str]:

@@ -50,6 +50,16 @@ class Item:
     title: str
     categories: tuple[str, ...] = ()
 
+    def text(self) -> str:
+        """The item as prompts, SID fitting and SFT captioning see it: ``title | cat, cat``.
+
+        >>> Item("1", "Toy Story (1995)", ("Animation", "Comedy")).text()
+        'Toy Story (1995) | Animation, Comedy'
+        >>> Item("2", "Untitled").text()
+        'Untitled'
+        """
+        return f"{self.title} | {', '.join(self.categories)}" if self.categories else self.title
+
 
 @dataclass
 class RerankSample:

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from gr2_verl.outcome import judge
-from gr2_verl.prompts import SidCollisionError, build_messages, candidate_sids, item_text
+from gr2_verl.prompts import SidCollisionError, build_messages, candidate_sids
 from gr2_verl.types import GroundTruth, Item, RerankSample, SidMap
 
 SID_RE = re.compile(r"<\|sid_begin\|>(?:<s_[a-h]_\d+>)+<\|sid_end\|>")
@@ -43,7 +43,7 @@ def test_messages_show_history_and_every_candidate_once():
     for c in sample.candidates:
         assert user.count(sid_map.sid(c)) == 1
     for h in sample.history:
-        assert f"{sid_map.sid(h)} {item_text(items[h])}" in user
+        assert f"{sid_map.sid(h)} {items[h].text()}" in user
     # history oldest first, numbered
     assert user.index(sid_map.sid("20")) < user.index(sid_map.sid("39"))
     assert '"ranking"' in user and '"reasoning"' in user

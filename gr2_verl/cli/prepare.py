@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 EPILOG = """examples:
+  gr2 prepare movielens --out data/ml-100k                      # fits SIDs on the catalogue first
   gr2 prepare movielens --sid-map sid_map.json --out data/ml-100k
   gr2 prepare movielens --sid-map sid_map.json --out data/ml-100k-all --keep-all --shuffle
   gr2 prepare amazon --category Beauty --raw-dir raw/ --download --sid-map beauty_sids.json --out data/beauty
@@ -21,7 +22,11 @@ sft/midtrain.parquet, summary.json, summary.md
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--sid-map", required=True, help="SidMap JSON ({levels, codebook_size, codes}) covering every item")
+    p.add_argument(
+        "--sid-map",
+        help="SidMap JSON ({levels, codebook_size, codes}) covering every item; "
+        "default: fit RQ-VAE SIDs on the catalogue (as `gr2 sid fit` does)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for folds, shuffling and row order (default 0)")
     p.add_argument("--k-core", type=int, default=5, help="min interactions per user and item (default 5)")
     p.add_argument("--max-history", type=int, default=20, help="history items shown per sample (default 20)")
@@ -78,6 +83,16 @@ def _load(args: argparse.Namespace):
     return args.name, log, items, given
 
 
+def _fit_sids(catalogue: dict, seed: int):
+    """RQ-VAE SIDs (gr2_verl.sid defaults) for the items that survived k-core filtering."""
+    from gr2_verl.sid import fit_sid_map
+
+    print(f"fitting semantic IDs for {len(catalogue)} items (RQ-VAE; pass --sid-map to reuse a map)")
+    sid_map, _ = fit_sid_map({i: item.text() for i, item in catalogue.items()}, seed=seed, progress=True)
+    print(f"SID uniqueness {sid_map.uniqueness():.4f}")
+    return sid_map
+
+
 def run(args: argparse.Namespace) -> int:
     from data_prep.outputs import write_outputs
     from data_prep.pipeline import build_samples
@@ -86,7 +101,6 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         dataset, log, items, given = _load(args)
-        sid_map = SidMap.load(args.sid_map)
         general = load_general_text(args.general_text) if args.general_text else None
         prepared = build_samples(
             log,
@@ -97,9 +111,11 @@ def run(args: argparse.Namespace) -> int:
             given=given,
             progress=True,
         )
+        catalogue = {i: items[i] for i in prepared.item_ids}
+        sid_map = SidMap.load(args.sid_map) if args.sid_map else _fit_sids(catalogue, args.seed)
         summary = write_outputs(
             prepared.samples,
-            {i: items[i] for i in prepared.item_ids},
+            catalogue,
             sid_map,
             args.out,
             dataset=dataset,

@@ -69,10 +69,9 @@ def run(args: argparse.Namespace) -> int:
     with _step("2/5 MovieLens-100K -> semantic IDs", timings):
         from data_prep import movielens
         from gr2_verl.sid import fit_sid_map
-        from gr2_verl.sid.items import item_text
 
         log, items = movielens.load_interactions(), movielens.load_items()
-        texts = {i: item_text(it.title, it.categories) for i, it in items.items()}
+        texts = {i: it.text() for i, it in items.items()}
         options = {"steps": RQVAE_STEPS} if args.sid_method == "rqvae" else {}
         sid_map, _ = fit_sid_map(texts, method=args.sid_method, seed=args.seed, progress=True, **options)
         data_dir.mkdir(parents=True, exist_ok=True)

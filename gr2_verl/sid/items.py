@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
-
-def item_text(title: str, categories: Sequence[str] = ()) -> str:
-    """``"Toy Story (1995) | Animation, Children's, Comedy"``: title, then categories when there are any."""
-    return f"{title} | {', '.join(categories)}" if categories else title
+from gr2_verl.types import Item
 
 
 def read_item_texts(path: str) -> dict[str, str]:
@@ -37,7 +33,7 @@ def read_item_texts(path: str) -> dict[str, str]:
             item_id = str(row["item_id"])
             if item_id in texts:
                 raise ValueError(f"{where}: duplicate item_id '{item_id}'")
-            texts[item_id] = item_text(str(row["title"]), categories)
+            texts[item_id] = Item(item_id, str(row["title"]), tuple(categories)).text()
     if not texts:
         raise ValueError(f"{path}: no items")
     return texts

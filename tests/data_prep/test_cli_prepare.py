@@ -63,3 +63,15 @@ def test_prepare_reports_bad_input_and_fails(tmp_path, capsys):
     assert code == 1
     assert "items.jsonl: line 1: field 'title'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_prepare_without_a_sid_map_fits_one(tmp_path, capsys):
+    from gr2_verl.types import SidMap
+
+    args = _files(tmp_path)
+    out = tmp_path / "out"
+    assert main(["prepare", "custom", *args, "--out", str(out), "--k-core", "3"]) == 0
+    assert "fitting semantic IDs" in capsys.readouterr().out
+    sid_map = SidMap.load(out / "sid_map.json")
+    assert sid_map.levels == 4 and sid_map.uniqueness() == 1.0  # the unique last level at work
+    assert validate_rl_parquet(out / "rl/test.parquet").ok

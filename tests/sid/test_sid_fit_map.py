@@ -12,9 +12,9 @@ import pytest
 from gr2_verl.cli.main import main
 from gr2_verl.sid import fit_sid_map
 from gr2_verl.sid.embed import embed_texts, load_embeddings
-from gr2_verl.sid.items import item_text, read_item_texts
+from gr2_verl.sid.items import read_item_texts
 from gr2_verl.sid.synthetic import clustered_embeddings
-from gr2_verl.types import SidMap
+from gr2_verl.types import Item, SidMap
 
 FAST = {"steps": 300, "batch_size": 256, "warmup_steps": 60}
 
@@ -25,7 +25,7 @@ def ml100k_texts() -> dict[str, str]:
     root = Path(importlib.util.find_spec("recbole").origin).parent / "dataset_example" / "ml-100k"
     lines = (root / "ml-100k.item").read_text(encoding="utf-8").splitlines()[1:]
     rows = [line.split("\t") for line in lines]
-    return {r[0]: item_text(f"{r[1]} ({r[2]})", r[3].split()) for r in rows}
+    return {r[0]: Item(r[0], f"{r[1]} ({r[2]})", tuple(r[3].split())).text() for r in rows}
 
 
 def test_embeddings_are_cached_unit_rows(tmp_path):
