@@ -87,7 +87,7 @@ class OpenAIBackend:
             threading.Thread(target=work, name="gr2-teacher", daemon=True).start()
         try:
             for _ in range(len(requests)):
-                i, result = done.get()
+                i, result = _get_interruptibly(done)
                 if isinstance(result, BaseException):
                     raise result
                 yield i, result
@@ -166,3 +166,17 @@ def _completion(response: httpx.Response, latency_s: float, retries: int) -> Com
         latency_s=latency_s,
         retries=retries,
     )
+
+
+def _get_interruptibly(q: queue.SimpleQueue) -> Any:
+    """``q.get()`` that still lets Ctrl-C through.
+
+    A process-wide SIGINT may be delivered to a worker thread blocked in a socket read; the main thread
+    then runs Python's handler only once it executes bytecode again, so a plain blocking ``get()`` would
+    hold Ctrl-C until a request in flight finished. Waking every 0.1 s bounds that delay.
+    """
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
