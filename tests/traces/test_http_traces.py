@@ -199,7 +199,10 @@ def test_ctrl_c_exits_at_once_and_says_how_to_resume(rl_parquet, scripted_server
     rl = rl_parquet([2, 3, 4])
     server = scripted_server(rl, {}, default="slow", slow_s=30.0)  # answers only after 30 s
     cmd = [*_cli(rl, tmp_path / "out", server)[:-2], "--timeout", "60"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # a test run started in the background (CI, `cmd &`) inherits SIGINT as ignored: give the child
+    # the default disposition, as an interactive shell would
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not server.requests:
         time.sleep(0.02)
