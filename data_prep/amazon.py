@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import gzip
-import json
 import re
 import shutil
 import urllib.request
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gr2_verl.io import atomic_write
+from gr2_verl.io import atomic_write, read_jsonl
 from gr2_verl.types import Item
 
 BASE_URL = "https://snap.stanford.edu/data/amazon/productGraph/categoryFiles"
@@ -52,24 +51,16 @@ def download(category: str, folder: str | Path) -> list[Path]:
 def load_reviews(path: str | Path) -> pd.DataFrame:
     """``user_id`` (reviewerID), ``item_id`` (asin), ``timestamp`` (unixReviewTime) in file order."""
     users, items, stamps = [], [], []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}: line {line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e})") from None
-            for name in ("reviewerID", "asin", "unixReviewTime"):
-                if row.get(name) in (None, ""):
-                    raise ValueError(f"{where}: field '{name}' is missing or empty")
-            try:
-                stamps.append(int(row["unixReviewTime"]))
-            except (TypeError, ValueError):
-                raise ValueError(f"{where}: field 'unixReviewTime' is not an integer") from None
-            users.append(str(row["reviewerID"]))
-            items.append(str(row["asin"]))
+    for where, row in read_jsonl(path):
+        for name in ("reviewerID", "asin", "unixReviewTime"):
+            if row.get(name) in (None, ""):
+                raise ValueError(f"{where}: field '{name}' is missing or empty")
+        try:
+            stamps.append(int(row["unixReviewTime"]))
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: field 'unixReviewTime' is not an integer") from None
+        users.append(str(row["reviewerID"]))
+        items.append(str(row["asin"]))
     return pd.DataFrame({"user_id": users, "item_id": items, "timestamp": stamps})
 
 

@@ -17,46 +17,14 @@ Every error names the file, the line (or parquet row) and the field.
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from gr2_verl.io import read_records
 from gr2_verl.types import Item
-
-
-def records(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield ``("<file>: line N", record)`` for each row of a CSV, JSONL or parquet file."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            for row in reader:
-                yield f"{path}: line {reader.line_num}", row
-    elif suffix in (".jsonl", ".json"):
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}: line {line_no}: not valid JSON ({e})") from None
-                if not isinstance(row, dict):
-                    raise ValueError(f"{path}: line {line_no}: expected a JSON object")
-                yield f"{path}: line {line_no}", row
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for n, row in enumerate(pq.read_table(path).to_pylist()):
-            yield f"{path}: row {n}", row
-    else:
-        raise ValueError(f"{path}: unknown file type '{suffix}' (use .csv, .jsonl or .parquet)")
 
 
 def _field(where: str, row: dict[str, Any], name: str) -> Any:
@@ -95,7 +63,7 @@ def _string_list(where: str, value: Any, name: str) -> list[str]:
 def load_items(path: str | Path) -> dict[str, Item]:
     """Item id -> Item; duplicate ids are an error."""
     out: dict[str, Item] = {}
-    for where, row in records(path):
+    for where, row in read_records(path):
         item_id = str(_field(where, row, "item_id"))
         if item_id in out:
             raise ValueError(f"{where}: field 'item_id': '{item_id}' appears twice")
@@ -108,7 +76,7 @@ def load_items(path: str | Path) -> dict[str, Item]:
 def load_interactions(path: str | Path, known_items: dict[str, Item] | None = None) -> pd.DataFrame:
     """``user_id, item_id, timestamp`` in file order; with ``known_items``, unknown item ids are errors."""
     users, items, stamps = [], [], []
-    for where, row in records(path):
+    for where, row in read_records(path):
         item_id = str(_field(where, row, "item_id"))
         if known_items is not None and item_id not in known_items:
             raise ValueError(f"{where}: field 'item_id': item '{item_id}' is not in the items file")
@@ -123,7 +91,7 @@ def load_interactions(path: str | Path, known_items: dict[str, Item] | None = No
 def load_candidates(path: str | Path) -> dict[str, list[str]]:
     """Sample id -> ranked candidate item ids (distinct, best first)."""
     out: dict[str, list[str]] = {}
-    for where, row in records(path):
+    for where, row in read_records(path):
         sample_id = str(_field(where, row, "sample_id"))
         if sample_id in out:
             raise ValueError(f"{where}: field 'sample_id': '{sample_id}' appears twice")

@@ -14,7 +14,6 @@ Rows are shuffled with ``random.Random(seed)``, so the same inputs give the same
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from data_prep.rl_parquet import MESSAGES
+from gr2_verl.io import read_jsonl
 from gr2_verl.types import Item, RerankSample, SidMap
 
 SFT_SCHEMA = pa.schema([("messages", MESSAGES), ("task", pa.string())])
@@ -67,24 +67,14 @@ def item_rows(items: Mapping[str, Item], sid_map: SidMap) -> tuple[list[dict[str
 def load_general_text(path: str | Path) -> list[dict[str, Any]]:
     """Read ``{"messages": [...]}`` JSONL; ValueError names file, line and field of a bad row."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}: line {line_no}"
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e})") from None
-            messages = data.get("messages") if isinstance(data, dict) else None
-            if not isinstance(messages, list) or not messages:
-                raise ValueError(f"{where}: field 'messages' must be a non-empty list of chat messages")
-            for n, m in enumerate(messages):
-                if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-                    raise ValueError(f"{where}: field 'messages[{n}]' needs a role in {ROLES} and a string content")
-            rows.append(
-                {"messages": [{"role": m["role"], "content": m["content"]} for m in messages], "task": "general"}
-            )
+    for where, data in read_jsonl(path):
+        messages = data.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ValueError(f"{where}: field 'messages' must be a non-empty list of chat messages")
+        for n, m in enumerate(messages):
+            if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+                raise ValueError(f"{where}: field 'messages[{n}]' needs a role in {ROLES} and a string content")
+        rows.append({"messages": [{"role": m["role"], "content": m["content"]} for m in messages], "task": "general"})
     return rows
 
 

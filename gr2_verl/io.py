@@ -1,11 +1,16 @@
-"""Atomic file writes: a crash or a bad row never leaves a half-written file over a good one."""
+"""File I/O shared by every stage: atomic writes (a crash never leaves a half file over a good one) and
+JSONL reading with errors that name file and line."""
 
 from __future__ import annotations
 
+import csv
+import gzip
+import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -36,3 +41,44 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             f.write(text)
 
     return atomic_write(path, write)
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, object)`` per non-blank line of a JSONL file (``.gz`` read through gzip).
+
+    ``where`` is ``"<path>: line <n>"`` for the caller's own field errors; a line that is not a JSON
+    object raises ValueError naming file and line.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}: line {line_no}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{where}: not valid JSON ({e})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            yield where, row
+
+
+def read_records(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``("<file>: line N" | "<file>: row N", record)`` for each row of a CSV, JSONL or parquet file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            for row in reader:
+                yield f"{path}: line {reader.line_num}", row
+    elif suffix in (".jsonl", ".json"):
+        yield from read_jsonl(path)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for n, row in enumerate(pq.read_table(path).to_pylist()):
+            yield f"{path}: row {n}", row
+    else:
+        raise ValueError(f"{path}: unknown file type '{suffix}' (use .csv, .jsonl or .parquet)")

@@ -8,12 +8,12 @@ carries a sample index and the output text (columns named below).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gr2_verl.io import read_records
 from gr2_verl.types import GroundTruth, parse_ground_truth
 
 OUTPUT_FIELDS = ("output", "response", "solution_str", "generation", "text")  # first present one is the answer
@@ -101,26 +101,6 @@ class Generation:
     text: str
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: line {line_no}: not valid JSON ({e})") from None
-            if not isinstance(value, dict):
-                raise ValueError(f"{path}: line {line_no}: expected a JSON object")
-            records.append(value)
-    return records
-
-
 def _field(record: Mapping[str, Any], dotted: str) -> Any:
     value: Any = record
     for part in dotted.split("."):
@@ -140,10 +120,10 @@ def load_generations(path: str | Path, rows: Sequence[RLRow]) -> list[Generation
     Several generations per row are fine (veRL's ``val_kwargs.n``); evaluation averages them per row.
     """
     path = Path(path)
-    records = _records(path)
+    pairs = list(read_records(path))
+    records = [record for _, record in pairs]
     if not records:
         raise ValueError(f"{path}: no generations")
-    unit = "row" if path.suffix == ".parquet" else "line"
     out_field = _first_field(records, OUTPUT_FIELDS)
     if out_field is None:
         fields = sorted(records[0])
@@ -157,8 +137,7 @@ def load_generations(path: str | Path, rows: Sequence[RLRow]) -> list[Generation
     if index_field is None and "gts" not in records[0]:
         raise ValueError(f"{path}: no sample index; expected 'gts' (veRL dump) or one of {list(INDEX_FIELDS)}")
     gens = []
-    for n, record in enumerate(records):
-        where = f"{path}: {unit} {n + 1 if unit == 'line' else n}"
+    for where, record in pairs:
         text = _field(record, out_field)
         if index_field is not None:
             index = _field(record, index_field)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from gr2_verl.io import read_jsonl
 from gr2_verl.types import Item
 
 
@@ -13,27 +12,17 @@ def read_item_texts(path: str) -> dict[str, str]:
     Errors name the file, line and field; duplicate ids are errors (one item, one SID).
     """
     texts: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            for key in ("item_id", "title"):
-                if key not in row:
-                    raise ValueError(f"{where}: missing field '{key}'")
-            categories = row.get("categories") or []
-            if isinstance(categories, str) or not all(isinstance(c, str) for c in categories):
-                raise ValueError(f"{where}: field 'categories' must be a list of strings")
-            item_id = str(row["item_id"])
-            if item_id in texts:
-                raise ValueError(f"{where}: duplicate item_id '{item_id}'")
-            texts[item_id] = Item(item_id, str(row["title"]), tuple(categories)).text()
+    for where, row in read_jsonl(path):
+        for key in ("item_id", "title"):
+            if key not in row:
+                raise ValueError(f"{where}: missing field '{key}'")
+        categories = row.get("categories") or []
+        if isinstance(categories, str) or not all(isinstance(c, str) for c in categories):
+            raise ValueError(f"{where}: field 'categories' must be a list of strings")
+        item_id = str(row["item_id"])
+        if item_id in texts:
+            raise ValueError(f"{where}: duplicate item_id '{item_id}'")
+        texts[item_id] = Item(item_id, str(row["title"]), tuple(categories)).text()
     if not texts:
         raise ValueError(f"{path}: no items")
     return texts

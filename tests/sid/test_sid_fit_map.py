@@ -64,14 +64,14 @@ def test_fit_sid_map_checks_embedding_rows():
 def test_bad_items_file_names_line_and_field(tmp_path, line, message):
     path = tmp_path / "items.jsonl"
     path.write_text('{"item_id": "0", "title": "ok"}\n' + line + "\n")
-    with pytest.raises(ValueError, match=rf"items.jsonl:2: .*{message}"):
+    with pytest.raises(ValueError, match=rf"items.jsonl: line 2: .*{message}"):
         read_item_texts(str(path))
 
 
 def test_duplicate_item_id_is_an_error(tmp_path):
     path = tmp_path / "items.jsonl"
     path.write_text('{"item_id": "7", "title": "a"}\n{"item_id": "7", "title": "b"}\n')
-    with pytest.raises(ValueError, match="items.jsonl:2: duplicate item_id '7'"):
+    with pytest.raises(ValueError, match="items.jsonl: line 2: duplicate item_id '7'"):
         read_item_texts(str(path))
 
 
