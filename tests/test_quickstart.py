@@ -21,7 +21,7 @@ def test_quickstart_reduced(tmp_path, capsys):
                 "data/rl/test.parquet", "eval/eval.json", "eval/metrics.png", "lab/lab.json", "lab/lab.png"):
         assert (out / rel).stat().st_size > 0, rel
     report = (out / "report.md").read_text()
-    assert "bash recipes/run_all.sh" in report and "gr2 eval --test" in report  # the next GPU commands
+    assert "bash recipes/run_all.sh" in report and "gr2 traces --rl" in report  # the next GPU commands
     baselines = json.loads((out / "eval" / "eval.json").read_text())["methods"]
     assert baselines["oracle"]["in_list"]["R@1"]["mean"] == 1.0
     assert baselines["input_order"]["in_list"]["R@1"]["mean"] > baselines["random"]["in_list"]["R@1"]["mean"]

@@ -154,10 +154,10 @@ def _report(args, out: Path, uniqueness: float, summary: dict, eval_md: str, lab
 make setup TORCH="torch==2.11.0" EXTRAS="test,gpu" && source .venv/bin/activate
 gr2 prepare movielens --out {data} --sid-map {data / 'sid_map.json'}   # already done here; rerun there
 gr2 vocab extend --model Qwen/Qwen3-8B --sids {data / 'sid_map.json'} --out models/qwen3-8b-sid
-MODEL=models/qwen3-8b-sid DATA_DIR={data} bash recipes/run_all.sh            # midtrain SFT -> SFT -> DAPO -> eval
-MODEL=checkpoints/gr2/gr2_dapo/global_step_600/actor/huggingface DATA_DIR={data} bash recipes/eval.sh
-gr2 eval --test {data / 'rl' / 'test.parquet'} --generations eval/gr2/generations/0.jsonl --out eval/gr2
+gr2 traces --rl {data / 'rl' / 'train.parquet'} --out {data / 'traces'} --backend vllm --model Qwen/Qwen3-32B
+MODEL=models/qwen3-8b-sid DATA_DIR={data} bash recipes/run_all.sh   # midtrain SFT -> reasoning SFT -> DAPO -> eval
 ```
-One GPU: add `PRESET=qwen3_1p7b` and a 1.7B `MODEL`. Reasoning traces for the SFT stage come from
-`gr2 traces` (see its `--help`); `recipes/README.md` has the whole pipeline.
+`run_all.sh` ends with `recipes/eval.sh`, which generates on the test split with veRL and writes the
+`gr2 eval` report to `runs/gr2/eval/`. One GPU: add `PRESET=qwen3_1p7b` and a 1.7B `MODEL`.
+`gr2 traces --help` lists the teacher backends; `recipes/README.md` has the whole pipeline.
 """
