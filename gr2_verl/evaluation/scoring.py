@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gr2_verl.evaluation.data import RLRow
-from gr2_verl.metrics import is_identity, kendall_tau, mrr, ndcg_at_k, rank_of, recall_at_k
+from gr2_verl.metrics import is_identity, mrr, ndcg_at_k, rank_of, recall_at_k
 from gr2_verl.outcome import judge
 from gr2_verl.parsing import repair
 
@@ -72,9 +72,9 @@ def score_answer(text: str, row: RLRow) -> AnswerScore:
     top1 = order[0]
     diags = [
         1.0,
-        float(is_identity(order, cands)),
+        float(outcome.is_identity),
         float(is_identity(order, row.shown_candidates)),
-        kendall_tau(order, cands),
+        outcome.kendall_tau,
         *move,
         float(cands.index(top1) + 1),
         float(row.shown_candidates.index(top1) + 1),
@@ -92,12 +92,13 @@ def baseline_orders(row: RLRow, rng: random.Random) -> dict[str, tuple[str, ...]
     cands = row.truth.candidates
     shuffled = list(cands)
     rng.shuffle(shuffled)
-    targets = [c for c in cands if c in set(row.truth.targets)]
+    positives = set(row.truth.targets)
+    targets = [c for c in cands if c in positives]
     orders = {
         "input_order": cands,
         "shown_order": row.shown_candidates,
         "random": tuple(shuffled),
-        "oracle": tuple(targets + [c for c in cands if c not in set(targets)]),
+        "oracle": tuple(targets + [c for c in cands if c not in positives]),
     }
     if row.popularity is not None:
         by_pop = sorted(range(len(cands)), key=lambda i: (-row.popularity[i], i))
