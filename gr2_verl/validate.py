@@ -30,6 +30,7 @@ def validate_rl_parquet(path: str | Path, max_errors: int = 20) -> ValidationRep
     import pyarrow.parquet as pq
 
     from gr2_verl.outcome import judge
+    from gr2_verl.types import parse_ground_truth
 
     report = ValidationReport(path=str(path))
     table = pq.read_table(path)
@@ -49,11 +50,11 @@ def validate_rl_parquet(path: str | Path, max_errors: int = 20) -> ValidationRep
             report.errors.append(f"{where}: field 'prompt' must be a list of chat messages with role and content")
             continue
         try:
-            outcome = judge(json.dumps({"ranking": []}), (row["reward_model"] or {}).get("ground_truth"))
+            truth = parse_ground_truth((row["reward_model"] or {}).get("ground_truth"))
         except ValueError as e:
             report.errors.append(f"{where}: reward_model.{e}")
             continue
-        copy = json.dumps({"reasoning": "", "ranking": list(outcome.truth.candidates)})
-        if not judge(copy, outcome.truth.to_json()).is_identity:
+        copy = json.dumps({"reasoning": "", "ranking": list(truth.candidates)})
+        if not judge(copy, truth.to_json()).is_identity:
             report.errors.append(f"{where}: the input order does not score as a valid unchanged ranking")
     return report
