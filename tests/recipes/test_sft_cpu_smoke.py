@@ -2,7 +2,7 @@
 
 `torchrun -m verl.trainer.sft_trainer` through recipes/midtrain_sft.sh, then recipes/reasoning_sft.sh
 from the mid-training HF export: one step each on a tiny random Qwen3 (head_dim 32), on CPU through
-gr2_verl.cpu_platform. Each stage must leave a checkpoint with a loadable Hugging Face export.
+gr2_verl.verl_ext.cpu_platform. Each stage must leave a checkpoint with a loadable Hugging Face export.
 """
 
 from __future__ import annotations

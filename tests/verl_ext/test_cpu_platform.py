@@ -1,4 +1,4 @@
-"""gr2_verl.cpu_platform: veRL's device helpers answer for CPU when asked, and GPU runs never see it."""
+"""gr2_verl.verl_ext.cpu_platform: veRL's device helpers answer for CPU when asked, and GPU runs never see it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torch
 PROBE = """
 import sys, verl
 from verl.plugin.platform import PlatformRegistry
-print("gr2_verl.verl_plugin" in sys.modules, "cpu" in PlatformRegistry.registered_names(),
-      "gr2_verl.cpu_platform" in sys.modules)
+print("gr2_verl.verl_ext" in sys.modules, "cpu" in PlatformRegistry.registered_names(),
+      "gr2_verl.verl_ext.cpu_platform" in sys.modules)
 """
 
 
@@ -27,7 +27,7 @@ def test_gpu_runs_never_load_it():
 
 @pytest.fixture()
 def platform():
-    from gr2_verl.cpu_platform import PlatformCPU
+    from gr2_verl.verl_ext.cpu_platform import PlatformCPU
 
     return PlatformCPU()
 

@@ -20,7 +20,7 @@ the backend ``f"cpu:gloo,{device}:{backend}"``, which torch rejects when the dev
 ("Duplicate device type cpu"). ``install()`` therefore registers the platform and also swaps that
 function for one that asks for plain ``gloo``; nothing else in veRL is touched.
 
-It is a developer utility, never used on GPUs: ``gr2_verl.verl_plugin`` imports this module and calls
+It is a developer utility, never used on GPUs: ``gr2_verl.verl_ext`` imports this module and calls
 ``install()`` only when ``VERL_PLATFORM=cpu`` is set, and ``is_platform_available`` is False so
 veRL's auto-detection would never pick it anyway. Training on CPU checks that a recipe runs; it does
 not train useful models.
