@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import time
 
-from gr2_verl.evaluation.data import rl_row_from_record
 from gr2_verl.lab import LabConfig, lab_summary, run_lab, synthetic_rl_records
+from gr2_verl.rl_row import parse_rl_record
 from reward_fns import VARIANTS
 
 
 def main() -> None:
-    rows = [rl_row_from_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(2000))]
+    rows = [parse_rl_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(2000))]
     cfg = LabConfig()
     start = time.perf_counter()
     result = run_lab(rows, dict(VARIANTS), cfg)

@@ -1,4 +1,4 @@
-"""Write the dataset folder (layout fixed by CONTRACTS.md) from samples, items and a SID map.
+"""Write the dataset folder (layout below; RL rows: ``gr2_verl.rl_row``) from samples, items and a SID map.
 
     DIR/items.jsonl, DIR/samples.jsonl, DIR/sid_map.json, DIR/rl/{train,val,test}.parquet,
     DIR/sft/midtrain.parquet, DIR/summary.json, DIR/summary.md
@@ -18,9 +18,10 @@ from typing import Any
 from tqdm import tqdm
 
 from data_prep.prompt_stats import prompt_length_stats
-from data_prep.rl_parquet import RL_SCHEMA, SPLITS, rl_rows, write_parquet
+from data_prep.rl_parquet import SPLITS, rl_rows
 from data_prep.sft_parquet import SFT_SCHEMA, midtrain_rows
-from gr2_verl.io import atomic_write_text
+from gr2_verl.io import atomic_write_text, write_parquet
+from gr2_verl.rl_row import RL_SCHEMA
 from gr2_verl.types import Item, RerankSample, SidMap
 
 FILES = {

@@ -1,11 +1,4 @@
-"""Reranking samples -> veRL RL rows (schema fixed by CONTRACTS.md) -> one parquet file per split.
-
-Row: ``data_source`` "gr2/<dataset>", ``prompt`` (system + user messages from
-``gr2_verl.prompts.build_messages``), ``ability`` "rerank", ``reward_model`` {"style": "rule",
-"ground_truth": GroundTruth JSON with the candidates' SIDs in TRUE pre-rank order, even when the
-prompt shows them shuffled}, ``extra_info`` (split, index = row number in its file, sample_id,
-user_id, target_in_candidates, target_in_pos, shown_order, candidate_item_ids,
-candidate_popularity).
+"""Reranking samples -> veRL RL rows (schema: ``gr2_verl.rl_row``), one list per split.
 
 Which samples become rows: by default only those whose target is among the candidates (GR2's
 setting); ``keep_all`` also keeps misses (``target_in_candidates`` false) so end-to-end metrics can
@@ -17,42 +10,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from gr2_verl.io import atomic_write
 from gr2_verl.prompts import SidCollisionError, build_messages, candidate_sids
+from gr2_verl.rl_row import rl_record
 from gr2_verl.types import GroundTruth, Item, RerankSample, SidMap
 
 SPLITS = ("train", "val", "test")
-MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-RL_SCHEMA = pa.schema(
-    [
-        ("data_source", pa.string()),
-        ("prompt", MESSAGES),
-        ("ability", pa.string()),
-        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
-        (
-            "extra_info",
-            pa.struct(
-                [
-                    ("split", pa.string()),
-                    ("index", pa.int64()),
-                    ("sample_id", pa.string()),
-                    ("user_id", pa.string()),
-                    ("target_in_candidates", pa.bool_()),
-                    ("target_in_pos", pa.int64()),
-                    ("shown_order", pa.list_(pa.int64())),
-                    ("candidate_item_ids", pa.list_(pa.string())),
-                    ("candidate_popularity", pa.list_(pa.int64())),
-                ]
-            ),
-        ),
-    ]
-)
 
 
 def rl_row(
@@ -74,12 +38,11 @@ def rl_row(
         targets=tuple(sid_map.sid(t) for t in sample.targets),
         grades=None if sample.grades is None else tuple(sample.grades),
     )
-    return {
-        "data_source": f"gr2/{dataset}",
-        "prompt": messages,
-        "ability": "rerank",
-        "reward_model": {"style": "rule", "ground_truth": truth.to_json()},
-        "extra_info": {
+    return rl_record(
+        f"gr2/{dataset}",
+        messages,
+        truth,
+        {
             "split": sample.split,
             "index": index,
             "sample_id": sample.sample_id,
@@ -90,7 +53,7 @@ def rl_row(
             "candidate_item_ids": list(sample.candidates),
             "candidate_popularity": [int(popularity.get(c, 0)) for c in sample.candidates],
         },
-    }
+    )
 
 
 def rl_rows(
@@ -133,9 +96,3 @@ def rl_rows(
         rows[sample.split].append(row)
         c["rows"] += 1
     return rows, counts
-
-
-def write_parquet(rows: list[dict[str, Any]], schema: pa.Schema, path: str | Path) -> Path:
-    """Write rows atomically with a fixed schema (same rows -> same bytes)."""
-    table = pa.Table.from_pylist(rows, schema=schema)
-    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))

@@ -21,8 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from data_prep.rl_parquet import MESSAGES
 from gr2_verl.io import read_jsonl
+from gr2_verl.rl_row import MESSAGES
 from gr2_verl.types import Item, RerankSample, SidMap
 
 SFT_SCHEMA = pa.schema([("messages", MESSAGES), ("task", pa.string())])

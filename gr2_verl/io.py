@@ -82,3 +82,12 @@ def read_records(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, Any]]
             yield f"{path}: row {n}", row
     else:
         raise ValueError(f"{path}: unknown file type '{suffix}' (use .csv, .jsonl or .parquet)")
+
+
+def write_parquet(rows: list[dict[str, Any]], schema: Any, path: str | os.PathLike) -> Path:
+    """Write rows atomically with a fixed ``pyarrow`` schema (same rows -> same bytes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows, schema=schema)
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))

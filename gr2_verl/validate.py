@@ -9,8 +9,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RL_COLUMNS = ("data_source", "prompt", "ability", "reward_model", "extra_info")
-
 
 @dataclass
 class ValidationReport:
@@ -26,35 +24,33 @@ class ValidationReport:
 
 
 def validate_rl_parquet(path: str | Path, max_errors: int = 20) -> ValidationReport:
-    """Validate every row of an RL parquet; the input order must parse as a valid, unchanged ranking."""
-    import pyarrow.parquet as pq
-
+    """Check every row with the one RL-row reader; the input order must also score as a valid, unchanged ranking."""
     from gr2_verl.outcome import judge
-    from gr2_verl.types import parse_ground_truth
+    from gr2_verl.rl_row import duplicate_error, parse_rl_record, read_rl_table
 
     report = ValidationReport(path=str(path))
-    table = pq.read_table(path)
-    missing = [c for c in RL_COLUMNS if c not in table.column_names]
-    if missing:
-        report.errors.append(f"{path}: missing columns {missing}")
+    try:
+        records = read_rl_table(path)
+    except ValueError as e:
+        report.errors.append(str(e))
         return report
-    rows = table.select(["prompt", "reward_model"]).to_pylist()
-    report.rows = len(rows)
-    for i, row in enumerate(rows):
+    report.rows = len(records)
+    seen: dict = {}
+    for i, record in enumerate(records):
         if len(report.errors) >= max_errors:
             report.errors.append(f"{path}: stopped after {max_errors} errors")
             break
         where = f"{path}: row {i}"
-        prompt = row["prompt"]
-        if not prompt or not all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in prompt):
-            report.errors.append(f"{where}: field 'prompt' must be a list of chat messages with role and content")
-            continue
         try:
-            truth = parse_ground_truth((row["reward_model"] or {}).get("ground_truth"))
+            row = parse_rl_record(record, where, i)
         except ValueError as e:
-            report.errors.append(f"{where}: reward_model.{e}")
+            report.errors.append(str(e))
             continue
-        copy = json.dumps({"reasoning": "", "ranking": list(truth.candidates)})
-        if not judge(copy, truth.to_json()).is_identity:
+        error = duplicate_error(row, seen, where, i)
+        if error:
+            report.errors.append(error)
+            continue
+        copy = json.dumps({"reasoning": "", "ranking": list(row.truth.candidates)})
+        if not judge(copy, row.ground_truth).is_identity:
             report.errors.append(f"{where}: the input order does not score as a valid unchanged ranking")
     return report

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from gr2_verl.evaluation import evaluate, load_generations, load_rl_rows
-from gr2_verl.evaluation.data import rl_row_from_record
+from gr2_verl.evaluation import evaluate, load_generations
 from gr2_verl.evaluation.scoring import DIAGNOSTICS, RANK_METRICS, bootstrap, score_answer
-from gr2_verl.lab.synthetic import synthetic_rl_records, write_rl_parquet
+from gr2_verl.lab.synthetic import synthetic_rl_records
+from gr2_verl.rl_row import parse_rl_record, read_rl_rows, write_rl_parquet
 from gr2_verl.types import GroundTruth, sid_string
 
 CANDS = tuple(sid_string([i, i, i, i]) for i in range(10))
@@ -24,7 +24,8 @@ def _row(target_pos: int, index: int = 0, popularity=None, shown=None):
     if popularity is not None:
         extra["candidate_popularity"] = popularity
     gt = GroundTruth(CANDS, (target,)).to_json()
-    return rl_row_from_record({"reward_model": {"ground_truth": gt}, "extra_info": extra}, "test", index)
+    prompt = [{"role": "system", "content": "rerank"}, {"role": "user", "content": " ".join(CANDS)}]
+    return parse_rl_record({"prompt": prompt, "reward_model": {"ground_truth": gt}, "extra_info": extra}, "test", index)
 
 
 def _answer(order) -> str:
@@ -94,7 +95,7 @@ def test_baselines_and_subsets():
 
 
 def test_random_baseline_near_chance():
-    rows = [rl_row_from_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(2000, seed=3))]
+    rows = [parse_rl_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(2000, seed=3))]
     res = evaluate(rows, None, n_boot=100)
     r1 = res["methods"]["random"]["in_list"]["R@1"]
     assert r1["lo"] < 0.1 < r1["hi"] + 0.02 and abs(r1["mean"] - 0.1) < 0.025
@@ -109,7 +110,7 @@ def test_bootstrap_ci_covers_mean_and_ignores_nan():
 
 def test_verl_dump_and_index_files_round_trip(tmp_path):
     path = write_rl_parquet(synthetic_rl_records(60, seed=1, hit_rate=0.8, shuffle=True), tmp_path / "test.parquet")
-    rows = load_rl_rows(path)
+    rows = read_rl_rows(path)
     dump = tmp_path / "10.jsonl"
     with open(dump, "w") as f:  # veRL's _write_generations fields, two answers per row (val n=2)
         for r in rows:
@@ -142,7 +143,7 @@ def test_generation_errors_name_file_and_line(tmp_path, line, message):
     gens = tmp_path / "g.jsonl"
     gens.write_text(json.dumps(line) + "\n")
     with pytest.raises(ValueError, match=message) as err:
-        load_generations(gens, load_rl_rows(path))
+        load_generations(gens, read_rl_rows(path))
     assert str(gens) in str(err.value)
 
 
@@ -151,14 +152,14 @@ def test_bad_ground_truth_names_row(tmp_path):
     records[2]["reward_model"]["ground_truth"] = json.dumps({"candidates": ["a", "a"], "targets": ["a"]})
     path = write_rl_parquet(records, tmp_path / "test.parquet")
     with pytest.raises(ValueError, match=r"test.parquet: row 2: field 'reward_model.ground_truth.*duplicates"):
-        load_rl_rows(path)
+        read_rl_rows(path)
 
 
 def test_cli_writes_json_markdown_and_plots(tmp_path, capsys):
     from gr2_verl.cli.main import main
 
     path = write_rl_parquet(synthetic_rl_records(200, seed=2, hit_rate=0.9), tmp_path / "test.parquet")
-    rows = load_rl_rows(path)
+    rows = read_rl_rows(path)
     gens = tmp_path / "gens.jsonl"
     gens.write_text("".join(json.dumps({"index": r.index, "output": _answer(r.truth.candidates[::-1])}) + "\n"
                             for r in rows))

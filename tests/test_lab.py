@@ -8,16 +8,16 @@ import math
 import pytest
 import torch
 
-from gr2_verl.evaluation.data import rl_row_from_record
 from gr2_verl.lab import LabConfig, lab_summary, run_lab, synthetic_rl_records
 from gr2_verl.lab.policy import BROKEN, COPY, RANK, RerankPolicy
 from gr2_verl.lab.train import answer_text
 from gr2_verl.outcome import judge
+from gr2_verl.rl_row import parse_rl_record
 from reward_fns import VARIANTS
 
 
 def _rows(n: int, seed: int = 0, **kw):
-    return [rl_row_from_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(n, seed=seed, **kw))]
+    return [parse_rl_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(n, seed=seed, **kw))]
 
 
 def test_plackett_luce_probabilities_sum_to_one():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gr2_verl.evaluation import load_rl_rows
+from gr2_verl.rl_row import read_rl_rows
 
 
 @pytest.mark.slow
@@ -25,5 +25,5 @@ def test_quickstart_reduced(tmp_path, capsys):
     baselines = json.loads((out / "eval" / "eval.json").read_text())["methods"]
     assert baselines["oracle"]["in_list"]["R@1"]["mean"] == 1.0
     assert baselines["input_order"]["in_list"]["R@1"]["mean"] > baselines["random"]["in_list"]["R@1"]["mean"]
-    assert len(load_rl_rows(out / "data" / "rl" / "test.parquet")) > 100
+    assert len(read_rl_rows(out / "data" / "rl" / "test.parquet")) > 100
     assert "wrote" in capsys.readouterr().out

@@ -15,10 +15,11 @@ GOOD_GT = GroundTruth(candidates=("a", "b", "c"), targets=("b",)).to_json()
 def row(ground_truth: str, prompt=None) -> dict:
     return {
         "data_source": "gr2/test",
-        "prompt": prompt if prompt is not None else [{"role": "user", "content": "rank a, b, c"}],
+        "prompt": prompt if prompt is not None else [
+            {"role": "system", "content": "You rerank."}, {"role": "user", "content": "rank a, b, c"}],
         "ability": "rerank",
         "reward_model": {"style": "rule", "ground_truth": ground_truth},
-        "extra_info": {"index": 0},
+        "extra_info": {"split": "test"},  # index and sample_id default to the row number
     }
 
 

@@ -31,11 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gr2_verl.evaluation import evaluate, load_generations, load_rl_rows, to_markdown
+    from gr2_verl.evaluation import evaluate, load_generations, to_markdown
     from gr2_verl.io import atomic_write_text
     from gr2_verl.plots import eval_plots
+    from gr2_verl.rl_row import read_rl_rows
 
-    rows = load_rl_rows(args.test)
+    rows = read_rl_rows(args.test)
     gens = load_generations(args.generations, rows) if args.generations else None
     result = evaluate(rows, gens, n_boot=args.bootstrap, seed=args.seed)
     result["inputs"] = {"test": str(args.test), "generations": args.generations}

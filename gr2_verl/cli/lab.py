@@ -59,17 +59,17 @@ def run_lab_to(
 
     from tqdm import tqdm
 
-    from gr2_verl.evaluation.data import load_rl_rows, rl_row_from_record
     from gr2_verl.io import atomic_write_text
     from gr2_verl.lab import LabConfig, lab_markdown, run_lab, synthetic_rl_records
     from gr2_verl.plots import lab_plot
+    from gr2_verl.rl_row import parse_rl_record, read_rl_rows
     from reward_fns import VARIANTS
 
     if data:
-        rows = load_rl_rows(data)
+        rows = read_rl_rows(data)
         rows = random.Random(seed).sample(rows, min(n_rows, len(rows)))  # a seeded sample, not the file's head
     else:
-        rows = [rl_row_from_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(n_rows, seed=seed))]
+        rows = [parse_rl_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(n_rows, seed=seed))]
     cfg = LabConfig(steps=steps, signal=signal, seed=seed)
     with tqdm(total=steps * len(names), desc="reward lab", unit="step") as bar:
         result = run_lab(rows, {n: VARIANTS[n] for n in names}, cfg, progress=bar.update)

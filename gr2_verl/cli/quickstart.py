@@ -90,12 +90,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {split}: {counts['rows']} RL rows")
 
     with _step("4/5 baselines on the test split (input order, random, popularity, oracle)", timings):
-        from gr2_verl.evaluation import evaluate, load_rl_rows
+        from gr2_verl.evaluation import evaluate
         from gr2_verl.evaluation import to_markdown as eval_markdown
         from gr2_verl.plots import eval_plots
+        from gr2_verl.rl_row import read_rl_rows
 
         test = data_dir / "rl" / "test.parquet"
-        result = evaluate(load_rl_rows(test), None, n_boot=args.bootstrap, seed=args.seed)
+        result = evaluate(read_rl_rows(test), None, n_boot=args.bootstrap, seed=args.seed)
         eval_md = eval_markdown(result, "Baselines on the MovieLens-100K test split")
         atomic_write_text(out / "eval" / "eval.json", json.dumps(result, indent=2))
         atomic_write_text(out / "eval" / "eval.md", eval_md)

@@ -1,4 +1,4 @@
-"""Read what evaluation needs: the RL test parquet (ground truth + extra_info) and model generations.
+"""Read what evaluation needs: the RL test parquet (``gr2_verl.rl_row``) and model generations.
 
 Generations come either from veRL's validation dump (``trainer.validation_data_dir``: one JSONL per
 step with ``input``, ``output``, ``gts``, ``score``, ``step`` and the reward's extra keys; rows are
@@ -14,83 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from gr2_verl.io import read_records
-from gr2_verl.types import GroundTruth, parse_ground_truth
+from gr2_verl.rl_row import RLRow
 
 OUTPUT_FIELDS = ("output", "response", "solution_str", "generation", "text")  # first present one is the answer
 INDEX_FIELDS = ("index", "sample_index", "extra_info.index")  # first present one is the test-row index
-
-
-@dataclass(frozen=True)
-class RLRow:
-    """One RL parquet row, as evaluation and the lab need it.
-
-    ``shown_order[i]`` is the pre-rank index of the candidate shown in prompt slot i;
-    ``popularity`` is per candidate in pre-rank order (None when the row has none).
-    """
-
-    index: int
-    truth: GroundTruth
-    ground_truth: str
-    shown_order: tuple[int, ...]
-    popularity: tuple[int, ...] | None
-
-    @property
-    def target_in_list(self) -> bool:
-        return self.truth.targets[0] in self.truth.candidates
-
-    @property
-    def shown_candidates(self) -> tuple[str, ...]:
-        """The candidates in the order the prompt shows them."""
-        return tuple(self.truth.candidates[i] for i in self.shown_order)
-
-
-def rl_row_from_record(record: Mapping[str, Any], where: str, row_number: int) -> RLRow:
-    """Validate one RL record (``reward_model`` + ``extra_info``); errors name ``where`` and the field."""
-    reward_model = record.get("reward_model")
-    if not isinstance(reward_model, Mapping) or "ground_truth" not in reward_model:
-        raise ValueError(f"{where}: field 'reward_model.ground_truth' is missing")
-    gt = reward_model["ground_truth"]
-    try:
-        truth = parse_ground_truth(gt)
-    except ValueError as e:
-        raise ValueError(f"{where}: field 'reward_model.{e}") from None
-    gt_text = gt if isinstance(gt, str) else truth.to_json()
-    extra = record.get("extra_info") or {}
-    k = truth.k
-    shown = extra.get("shown_order")
-    shown_order = tuple(range(k)) if shown is None else tuple(int(i) for i in shown)
-    if sorted(shown_order) != list(range(k)):
-        raise ValueError(f"{where}: field 'extra_info.shown_order' must be a permutation of 0..{k - 1}")
-    pop = extra.get("candidate_popularity")
-    popularity = None if pop is None else tuple(int(p) for p in pop)
-    if popularity is not None and len(popularity) != k:
-        raise ValueError(f"{where}: field 'extra_info.candidate_popularity' has {len(popularity)} values, need {k}")
-    index = extra.get("index")
-    return RLRow(
-        index=row_number if index is None else int(index),
-        truth=truth,
-        ground_truth=gt_text,
-        shown_order=shown_order,
-        popularity=popularity,
-    )
-
-
-def load_rl_rows(path: str | Path) -> list[RLRow]:
-    """Read an RL parquet (CONTRACTS.md schema) into ``RLRow``s; errors name file, row and field."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    missing = [c for c in ("reward_model", "extra_info") if c not in table.column_names]
-    if missing:
-        raise ValueError(f"{path}: missing columns {missing}")
-    records = table.select(["reward_model", "extra_info"]).to_pylist()
-    rows = [rl_row_from_record(r, f"{path}: row {i}", i) for i, r in enumerate(records)]
-    seen: dict[int, int] = {}
-    for i, row in enumerate(rows):
-        if row.index in seen:
-            raise ValueError(f"{path}: row {i}: field 'extra_info.index' = {row.index} repeats row {seen[row.index]}")
-        seen[row.index] = i
-    return rows
 
 
 @dataclass(frozen=True)

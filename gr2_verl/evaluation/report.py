@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gr2_verl.evaluation.data import Generation, RLRow
+from gr2_verl.evaluation.data import Generation
 from gr2_verl.evaluation.scoring import (
     DIAGNOSTICS,
     RANK_METRICS,
@@ -20,6 +20,7 @@ from gr2_verl.evaluation.scoring import (
     score_answer,
 )
 from gr2_verl.metrics import rank_of
+from gr2_verl.rl_row import RLRow
 
 FALLBACK_NOTE = (
     "Invalid answers are evaluated after repair: valid entries kept once in the order written, the other "

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gr2_verl.evaluation.data import RLRow
 from gr2_verl.metrics import is_identity, mrr, ndcg_at_k, rank_of, recall_at_k
 from gr2_verl.outcome import judge
 from gr2_verl.parsing import repair
+from gr2_verl.rl_row import RLRow
 
 RANK_METRICS = ("R@1", "R@3", "R@5", "N@3", "N@5", "MRR")
 DIAGNOSTICS = (

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import torch
 
-from gr2_verl.evaluation.data import RLRow
+from gr2_verl.rl_row import RLRow
 
 FEATURES = ("relevance", "popularity")
 

@@ -1,4 +1,4 @@
-"""A synthetic reranking set in the exact RL parquet schema (CONTRACTS.md), so the lab and tests run standalone.
+"""A synthetic reranking set in the RL parquet schema (``gr2_verl.rl_row``), so the lab and tests run standalone.
 
 The pre-ranker is simulated by where it puts the target: ``TARGET_POS_PROBS`` gives input-order
 R@1 = 0.29 and R@5 = 0.72, the input order's figures on Amazon Beauty in GR2. Popularity counts are
@@ -9,10 +9,9 @@ prompt is a minimal stand-in listing SIDs; real prompts come from ``gr2_verl.pro
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from gr2_verl.rl_row import rl_record
 from gr2_verl.types import GroundTruth, sid_string
 
 TARGET_POS_PROBS = (0.29, 0.13, 0.115, 0.10, 0.085, 0.075, 0.065, 0.055, 0.045, 0.04)  # R@1 .29, R@5 .72 (Beauty)
@@ -37,7 +36,7 @@ def synthetic_rl_records(
     """``n`` RL rows with K = 10 candidates; a share ``1 - hit_rate`` are pre-ranker misses.
 
     With ``shuffle`` the prompt shows the candidates in a random order (``extra_info.shown_order``),
-    while the ground truth keeps the pre-rank order, as CONTRACTS.md specifies.
+    while the ground truth keeps the pre-rank order, as ``gr2_verl.rl_row`` specifies.
     """
     rng = random.Random(seed)
     k = len(TARGET_POS_PROBS)
@@ -56,35 +55,20 @@ def synthetic_rl_records(
             "History: " + " ".join(history) + "\nCandidates: " + " ".join(cands[j] for j in shown)
             + '\nAnswer with JSON {"reasoning": "...", "ranking": [all candidate SIDs, best first]}.'
         )
-        records.append(
-            {
-                "data_source": "gr2/synthetic",
-                "prompt": [
-                    {"role": "system", "content": "You rerank recommendation candidates for a user."},
-                    {"role": "user", "content": user},
-                ],
-                "ability": "rerank",
-                "reward_model": {"style": "rule", "ground_truth": GroundTruth(tuple(cands), (target,)).to_json()},
-                "extra_info": {
-                    "split": split,
-                    "index": i,
-                    "sample_id": f"synthetic-{seed}-{i}",
-                    "user_id": f"u{i}",
-                    "target_in_candidates": hit,
-                    "target_in_pos": pos + 1,
-                    "shown_order": shown,
-                    "candidate_item_ids": [f"item{i}-{j}" for j in range(k)],
-                    "candidate_popularity": popularity,
-                },
-            }
-        )
+        messages = [
+            {"role": "system", "content": "You rerank recommendation candidates for a user."},
+            {"role": "user", "content": user},
+        ]
+        extra_info = {
+            "split": split,
+            "index": i,
+            "sample_id": f"synthetic-{seed}-{i}",
+            "user_id": f"u{i}",
+            "target_in_candidates": hit,
+            "target_in_pos": pos + 1,
+            "shown_order": shown,
+            "candidate_item_ids": [f"item{i}-{j}" for j in range(k)],
+            "candidate_popularity": popularity,
+        }
+        records.append(rl_record("gr2/synthetic", messages, GroundTruth(tuple(cands), (target,)), extra_info))
     return records
-
-
-def write_rl_parquet(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Write RL records to parquet atomically."""
-    import pandas as pd
-
-    from gr2_verl.io import atomic_write
-
-    return atomic_write(path, lambda tmp: pd.DataFrame(list(records)).to_parquet(tmp, index=False))

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from gr2_verl.evaluation.data import RLRow
 from gr2_verl.evaluation.scoring import score_answer
 from gr2_verl.lab.features import FEATURES, feature_tensor
 from gr2_verl.lab.policy import BROKEN, COPY, MODES, RANK, RerankPolicy
+from gr2_verl.rl_row import RLRow
 
 
 @dataclass

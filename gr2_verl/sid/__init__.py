@@ -1,6 +1,6 @@
 """Semantic IDs: item text -> embedding -> residual quantisation (RQ-VAE or RQ-KMeans) -> ``SidMap``.
 
-``fit_sid_map`` is the entry point other parts of gr2-verl call (see CONTRACTS.md); ``fit_codes``
+``fit_sid_map`` is the entry point other parts of gr2-verl call; ``fit_codes``
 works on an embedding matrix and also returns the fitted quantiser, which ``SidQuantizer.assign``
 applies to new items.
 """

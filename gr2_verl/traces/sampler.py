@@ -23,31 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from gr2_verl.io import atomic_write_text
+from gr2_verl.rl_row import RLRow, read_rl_rows
 from gr2_verl.traces.acceptance import AcceptRule, judge_attempt, sft_answer
 from gr2_verl.traces.backends import Backend, Request, Sampling
 from gr2_verl.traces.store import AttemptLog, sft_messages, write_sft_parquet
 from gr2_verl.traces.summary import summarize, summary_markdown
 from gr2_verl.traces.teacher_prompts import MODES, teacher_messages
-from gr2_verl.types import GroundTruth, parse_ground_truth
-
-RL_COLUMNS = ("data_source", "prompt", "reward_model", "extra_info")
-
-
-@dataclass(frozen=True)
-class TraceRow:
-    """One RL parquet row as the sampler needs it; ``key`` is ``extra_info.sample_id`` (else ``row<N>``)."""
-
-    key: str
-    index: int
-    data_source: str
-    prompt: list[dict[str, str]]
-    ground_truth: str
-    truth: GroundTruth
-    extra_info: dict[str, Any]
-
-    @property
-    def target_in_candidates(self) -> bool:
-        return self.truth.targets[0] in self.truth.candidates
 
 
 @dataclass(frozen=True)
@@ -69,38 +50,6 @@ class TraceResult:
 
     paths: dict[str, str]
     summary: dict[str, Any]
-
-
-def read_rl_rows(path: str | os.PathLike) -> list[TraceRow]:
-    """Read and check an RL parquet (schema of CONTRACTS.md); errors name the file, row and field."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    missing = [c for c in RL_COLUMNS if c not in table.column_names]
-    if missing:
-        raise ValueError(f"{path}: missing columns {missing}")
-    rows, seen = [], {}
-    for i, row in enumerate(table.select(list(RL_COLUMNS)).to_pylist()):
-        where = f"{path}: row {i}"
-        prompt = row["prompt"] or []
-        if not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in prompt) or [
-            m.get("role") for m in prompt
-        ] != ["system", "user"]:
-            raise ValueError(f"{where}: field 'prompt' must be [system, user] chat messages with string content")
-        ground_truth = (row["reward_model"] or {}).get("ground_truth")
-        try:
-            truth = parse_ground_truth(ground_truth)
-        except ValueError as e:
-            raise ValueError(f"{where}: field 'reward_model.ground_truth': {e}") from None
-        extra = dict(row["extra_info"] or {})
-        key = str(extra.get("sample_id") or f"row{i}")
-        if key in seen:
-            raise ValueError(f"{where}: field 'extra_info.sample_id' repeats '{key}' (first at row {seen[key]})")
-        seen[key] = i
-        gt_json = ground_truth if isinstance(ground_truth, str) else truth.to_json()
-        prompt = [{"role": m["role"], "content": m["content"]} for m in prompt]
-        rows.append(TraceRow(key, i, str(row["data_source"] or ""), prompt, gt_json, truth, extra))
-    return rows
 
 
 def attempt_seed(seed: int, key: str, attempt: int) -> int:
@@ -136,7 +85,7 @@ def run_traces(
     _check_run_config(out / "run.json", rl_path, config)
     log = AttemptLog(out / "attempts.jsonl")
     try:
-        eligible = [r for r in rows if r.target_in_candidates]
+        eligible = [r for r in rows if r.target_in_list]
         todo = _open_rows(eligible, log, config.attempts)
         bar = tqdm(total=len(eligible), initial=len(eligible) - len(todo), desc="traces", unit="sample",
                    disable=not progress)
@@ -151,7 +100,7 @@ def run_traces(
     return _write_outputs(out, all_rows, rows, log, config)
 
 
-def _open_rows(rows: Sequence[TraceRow], log: AttemptLog, attempts: int) -> list[TraceRow]:
+def _open_rows(rows: Sequence[RLRow], log: AttemptLog, attempts: int) -> list[RLRow]:
     by_sample = log.by_sample()
     return [
         r for r in rows
@@ -160,7 +109,7 @@ def _open_rows(rows: Sequence[TraceRow], log: AttemptLog, attempts: int) -> list
 
 
 def _run_wave(
-    wave: Sequence[TraceRow], log: AttemptLog, backend: Backend, config: TraceConfig, model: str, bar: Any
+    wave: Sequence[RLRow], log: AttemptLog, backend: Backend, config: TraceConfig, model: str, bar: Any
 ) -> None:
     by_sample = log.by_sample()
     numbers = [max((rec["attempt"] for rec in by_sample.get(r.key, ())), default=0) + 1 for r in wave]
@@ -225,7 +174,7 @@ def _check_run_config(path: Path, rl_path: str | os.PathLike, config: TraceConfi
 
 
 def _write_outputs(
-    out: Path, all_rows: Sequence[TraceRow], rows: Sequence[TraceRow], log: AttemptLog, config: TraceConfig
+    out: Path, all_rows: Sequence[RLRow], rows: Sequence[RLRow], log: AttemptLog, config: TraceConfig
 ) -> TraceResult:
     """Rebuild the SFT parquet and summary from the whole log (every row with attempts, input order)."""
     by_sample = log.by_sample()
@@ -251,7 +200,7 @@ def _write_outputs(
         by_sample,
         attempts_allowed=config.attempts,
         rows_selected=len(rows),
-        skipped_target_missing=sum(1 for r in rows if not r.target_in_candidates),
+        skipped_target_missing=sum(1 for r in rows if not r.target_in_list),
         answer_chars=chars,
     )
     summary["log_repairs"] = {"truncated_tail_bytes": log.truncated_bytes, "duplicate_lines_ignored": log.duplicates}

@@ -1,4 +1,4 @@
-"""Fixtures for the traces tests: RL parquet files in the CONTRACTS.md schema and a scripted OpenAI server.
+"""Fixtures for the traces tests: RL parquet files in the gr2_verl.rl_row schema and a scripted OpenAI server.
 
 The server answers ``POST /v1/chat/completions`` on 127.0.0.1 from a script keyed by the request's
 ``X-Request-ID`` (``<sample>/<attempt>``): one list of behaviours per attempt, one behaviour per try, so
@@ -204,7 +204,7 @@ class ScriptedServer:
 @pytest.fixture()
 def scripted_server():
     """``scripted_server(rl_path, script, **options)`` starts a server for the rows of one RL parquet."""
-    from gr2_verl.traces.sampler import read_rl_rows
+    from gr2_verl.rl_row import read_rl_rows
 
     servers: list[ScriptedServer] = []
 
