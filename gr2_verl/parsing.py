@@ -52,9 +52,9 @@ def answer_text(solution: str) -> str | None:
     return solution
 
 
-def _json_objects(text: str) -> list[object]:
-    """Every top-level JSON value that starts with ``{`` and decodes completely, left to right."""
-    found: list[object] = []
+def _json_objects(text: str) -> list[tuple[int, object]]:
+    """Every top-level JSON value that starts with ``{`` and decodes completely, with its start offset."""
+    found: list[tuple[int, object]] = []
     start = text.find("{")
     while start != -1:
         try:
@@ -62,9 +62,26 @@ def _json_objects(text: str) -> list[object]:
         except (ValueError, RecursionError):  # RecursionError: pathologically nested input
             start = text.find("{", start + 1)
             continue
-        found.append(value)
+        found.append((start, value))
         start = text.find("{", end)
     return found
+
+
+def _last_ranking_object(objects: Sequence[tuple[int, object]]) -> tuple[int, dict] | None:
+    """The last object holding a ``ranking`` key: the one that counts as the answer."""
+    return next(((start, obj) for start, obj in reversed(objects) if isinstance(obj, dict) and "ranking" in obj), None)
+
+
+def ranking_object(text: str) -> tuple[int, dict] | None:
+    """Start offset and value of the JSON object that counts as the answer in ``text``, else None.
+
+    The same scan and "last object with a ranking" rule as ``extract_ranking``, for code that rewrites
+    answers (SFT traces) and must keep exactly what the rewards read.
+
+    >>> ranking_object('draft {"ranking": ["a"]} final {"ranking": ["b"]}')
+    (31, {'ranking': ['b']})
+    """
+    return _last_ranking_object(_json_objects(text))
 
 
 def extract_ranking(solution: object) -> tuple[str, list[str]]:
@@ -79,12 +96,12 @@ def extract_ranking(solution: object) -> tuple[str, list[str]]:
     objects = _json_objects(text) if text is not None else []
     if not objects:
         return "no_json", []
-    for obj in reversed(objects):
-        if isinstance(obj, dict) and "ranking" in obj:
-            ranking = obj["ranking"]
-            if isinstance(ranking, list) and all(isinstance(r, str) for r in ranking):
-                return "ok", [r.strip() for r in ranking]
-            return "bad_json", []
+    found = _last_ranking_object(objects)
+    if found is None:
+        return "bad_json", []
+    ranking = found[1]["ranking"]
+    if isinstance(ranking, list) and all(isinstance(r, str) for r in ranking):
+        return "ok", [r.strip() for r in ranking]
     return "bad_json", []
 
 

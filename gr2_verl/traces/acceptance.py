@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gr2_verl.outcome import judge
-from gr2_verl.parsing import MAX_ANSWER_CHARS, answer_text
+from gr2_verl.parsing import MAX_ANSWER_CHARS, answer_text, ranking_object
 
 RULES = ("first", "promoted", "reward")
-_DECODER = json.JSONDecoder()
 
 
 @dataclass(frozen=True)
@@ -99,9 +98,10 @@ def sft_answer(text: str) -> str:
     'Step 1: ...\\n\\n{"reasoning": "r", "ranking": ["b", "a"]}'
     """
     visible = answer_text(text[-MAX_ANSWER_CHARS:]) or ""
-    start, answer = _last_ranking_object(visible)
-    if answer is None:
+    found = ranking_object(visible)
+    if found is None:
         raise ValueError("no JSON object with a 'ranking' in the answer: only accepted answers become traces")
+    start, answer = found
     before = visible[:start].strip()
     if before.endswith("```json") or before.endswith("```"):
         before = before.rsplit("```", 1)[0].strip()
@@ -110,19 +110,3 @@ def sft_answer(text: str) -> str:
     canonical = json.dumps({"reasoning": reasoning if isinstance(reasoning, str) else "", "ranking": ranking},
                            ensure_ascii=False)
     return f"{before}\n\n{canonical}" if before else canonical
-
-
-def _last_ranking_object(text: str) -> tuple[int, dict[str, Any] | None]:
-    """Start offset and value of the last top-level JSON object holding ``ranking`` (the parser's choice)."""
-    found: tuple[int, dict[str, Any] | None] = (0, None)
-    start = text.find("{")
-    while start != -1:
-        try:
-            value, end = _DECODER.raw_decode(text, start)
-        except (ValueError, RecursionError):
-            start = text.find("{", start + 1)
-            continue
-        if isinstance(value, dict) and "ranking" in value:
-            found = (start, value)
-        start = text.find("{", end)
-    return found

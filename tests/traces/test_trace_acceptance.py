@@ -103,3 +103,21 @@ def test_sft_answer(text, expected):
 def test_sft_answer_refuses_answers_without_a_ranking():
     with pytest.raises(ValueError, match="no JSON object"):
         sft_answer("no json at all")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        answer(moved(3, 1)),
+        answer(C) + " then " + answer(moved(5, 1)),  # two rankings: the last counts
+        answer(moved(5, 1)) + ' {"note": "no ranking here"}',  # a later object without a ranking
+        '{"ranking": "not a list"} ' + answer(moved(2, 1)),  # an earlier malformed object
+        "<think>" + answer(C) + "</think>" + answer(moved(4, 1)),  # the thought's ranking is not the answer
+    ],
+    ids=["plain", "two rankings", "trailing object", "malformed first", "ranking in thought"],
+)
+def test_trace_keeps_the_ranking_the_reward_reads(text):
+    """The SFT trace is built on the parser's scan: retraining on it teaches the answer the reward scored."""
+    from gr2_verl.parsing import parse_ranking
+
+    assert parse_ranking(sft_answer(text), C) == parse_ranking(text, C)
