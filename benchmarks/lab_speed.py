@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 
-from gr2_verl.lab import LabConfig, lab_summary, run_lab, synthetic_rl_records
+from gr2_verl.lab import LabConfig, lab_summary, synthetic_rl_records
+from gr2_verl.lab.train import run_lab
 from gr2_verl.rl_row import parse_rl_record
 from reward_fns import VARIANTS
 

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from gr2_verl.lab import LabConfig, lab_summary, run_lab, synthetic_rl_records
+from gr2_verl.lab import LabConfig, lab_summary, synthetic_rl_records
 from gr2_verl.lab.policy import BROKEN, COPY, RANK, RerankPolicy
-from gr2_verl.lab.train import answer_text
+from gr2_verl.lab.train import answer_text, run_lab
 from gr2_verl.outcome import judge
 from gr2_verl.rl_row import parse_rl_record
 from reward_fns import VARIANTS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +15,7 @@ EPILOG = """examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from gr2_verl.lab.train import LabConfig
+    from gr2_verl.lab.config import LabConfig
 
     d = LabConfig()
     p = subparsers.add_parser(
@@ -35,49 +35,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gr2_verl.lab import LabConfig
+    from gr2_verl.lab.runner import run_lab_folder
     from reward_fns import VARIANTS
 
     names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
     unknown = [n for n in names if n not in VARIANTS]
-    if unknown:
-        print(f"unknown reward variants {unknown}; choose from {list(VARIANTS)}")
+    if unknown:  # a usage error, caught before any work
+        print(f"gr2 lab: error: unknown reward variants {unknown}; choose from {list(VARIANTS)}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    result, paths = run_lab_to(Path(args.out), args.data, args.rows, names, args.steps, args.signal, args.seed)
+    config = LabConfig(steps=args.steps, signal=args.signal, seed=args.seed)
+    result, paths = run_lab_folder(args.out, data=args.data, n_rows=args.rows, variants=names, config=config)
     print(Path(paths[1]).read_text(encoding="utf-8"))
     for path in paths:
         print(f"wrote {path}")
     print(f"lab wall time {time.perf_counter() - start:.1f} s")
     return 0 if result else 1
-
-
-def run_lab_to(
-    out: Path, data: str | None, n_rows: int, names: list[str], steps: int, signal: float, seed: int
-) -> tuple[dict, list[Path]]:
-    """Run the lab and write lab.json, lab.md and lab.png under ``out``; returns (result, paths)."""
-    import random
-
-    from tqdm import tqdm
-
-    from gr2_verl.io import atomic_write_text
-    from gr2_verl.lab import LabConfig, lab_markdown, run_lab, synthetic_rl_records
-    from gr2_verl.plots import lab_plot
-    from gr2_verl.rl_row import parse_rl_record, read_rl_rows
-    from reward_fns import VARIANTS
-
-    if data:
-        rows = read_rl_rows(data)
-        rows = random.Random(seed).sample(rows, min(n_rows, len(rows)))  # a seeded sample, not the file's head
-    else:
-        rows = [parse_rl_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(n_rows, seed=seed))]
-    cfg = LabConfig(steps=steps, signal=signal, seed=seed)
-    with tqdm(total=steps * len(names), desc="reward lab", unit="step") as bar:
-        result = run_lab(rows, {n: VARIANTS[n] for n in names}, cfg, progress=bar.update)
-    result["data"] = data or "synthetic"
-    plot = lab_plot(result, out / "lab.png")
-    paths = [
-        atomic_write_text(out / "lab.json", json.dumps(result, indent=2)),
-        atomic_write_text(out / "lab.md", lab_markdown(result, plot.name)),
-        plot,
-    ]
-    return result, paths

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 EPILOG = """examples:
   gr2 sid fit --items data/ml-100k/items.jsonl --out runs/sid/ml-100k
@@ -56,39 +55,21 @@ def parse_options(pairs: list[str]) -> dict:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    import torch
-
-    from gr2_verl.io import atomic_write_text
-    from gr2_verl.sid import fit_codes
-    from gr2_verl.sid.embed import default_embed_model, embed_texts, load_embeddings
-    from gr2_verl.sid.items import read_item_texts
+    from gr2_verl.sid.outputs import fit_sid_folder
     from gr2_verl.sid.report import report_markdown
-    from gr2_verl.types import SidMap
 
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
-    texts = read_item_texts(args.items)
-    print(f"{args.items}: {len(texts)} items")
-    if args.embeddings:
-        emb, model_name = load_embeddings(args.embeddings, len(texts)), args.embeddings
-    else:
-        model_name = args.embed_model or default_embed_model()
-        emb = embed_texts(list(texts.values()), model_name, cache_dir=args.cache_dir, show_progress=True)
-    fit = fit_codes(emb, method=args.method, seed=args.seed, progress=True, **parse_options(args.set))
-    sid_map = SidMap(levels=fit.quantizer.levels, codebook_size=fit.quantizer.codebook_size,
-                     codes={i: tuple(int(c) for c in row) for i, row in zip(texts, fit.codes, strict=True)})
-    out = Path(args.out)
-    report = {**fit.report, "items_file": args.items, "embeddings": model_name}
-    sid_map.save(str(out / "sid_map.json"))
-    lines = (json.dumps({"item_id": i, "codes": list(c), "sid": sid_map.sid(i)}) for i, c in sid_map.codes.items())
-    atomic_write_text(out / "sids.jsonl", "\n".join(lines) + "\n")
-    fit.quantizer.save(out / "sid_quantizer.pt")
-    atomic_write_text(out / "sid_report.json", json.dumps(report, indent=2))
-    md = report_markdown(report)
-    atomic_write_text(out / "sid_report.md", md)
-    print(md)
-    for name in ("sid_map.json", "sids.jsonl", "sid_quantizer.pt", "sid_report.json", "sid_report.md"):
-        print(f"wrote {out / name}")
+    report, paths = fit_sid_folder(
+        args.items, args.out, method=args.method, seed=args.seed, embeddings=args.embeddings,
+        embed_model=args.embed_model, cache_dir=args.cache_dir, options=parse_options(args.set),
+    )
+    print(f"{args.items}: {report['items']} items")
+    print(report_markdown(report))
+    for path in paths:
+        print(f"wrote {path}")
     return 0
 
 

@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _backend(args: argparse.Namespace):
     if args.backend == "http":
-        from gr2_verl.traces.http_backend import OpenAIBackend
+        from gr2_verl.llm.openai_http import OpenAIBackend
 
         return OpenAIBackend(
             args.base_url, args.model, api_key_env=args.api_key_env, concurrency=args.concurrency,
@@ -78,17 +78,17 @@ def _backend(args: argparse.Namespace):
             extra_body=json.loads(args.extra_body) if args.extra_body else None,
         )
     if args.backend == "vllm":
-        from gr2_verl.traces.local_backends import VLLMBackend
+        from gr2_verl.llm.local import VLLMBackend
 
         return VLLMBackend(args.model, tensor_parallel_size=args.tensor_parallel_size)
-    from gr2_verl.traces.local_backends import TransformersBackend
+    from gr2_verl.llm.local import TransformersBackend
 
     return TransformersBackend(args.model, device=args.device)
 
 
 def run(args: argparse.Namespace) -> int:
+    from gr2_verl.llm.backend import Sampling
     from gr2_verl.traces.acceptance import AcceptRule
-    from gr2_verl.traces.backends import Sampling
     from gr2_verl.traces.sampler import TraceConfig, run_traces
 
     hints = None

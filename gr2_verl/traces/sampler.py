@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from gr2_verl.io import atomic_write_text
+from gr2_verl.llm.backend import Backend, Request, Sampling
 from gr2_verl.rl_row import RLRow, read_rl_rows
 from gr2_verl.traces.acceptance import AcceptRule, judge_attempt, sft_answer
-from gr2_verl.traces.backends import Backend, Request, Sampling
 from gr2_verl.traces.store import AttemptLog, sft_messages, write_sft_parquet
 from gr2_verl.traces.summary import summarize, summary_markdown
 from gr2_verl.traces.teacher_prompts import MODES, teacher_messages

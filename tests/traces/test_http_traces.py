@@ -17,10 +17,10 @@ import time
 import pandas as pd
 import pytest
 
+from gr2_verl.llm.backend import Sampling
+from gr2_verl.llm.openai_http import OpenAIBackend
 from gr2_verl.rl_row import read_rl_rows
 from gr2_verl.traces.acceptance import AcceptRule
-from gr2_verl.traces.backends import Sampling
-from gr2_verl.traces.http_backend import OpenAIBackend
 from gr2_verl.traces.sampler import TraceConfig, run_traces
 
 # target's pre-rank position per sample (0 = pre-ranker miss), and what the server does per attempt/try

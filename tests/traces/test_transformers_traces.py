@@ -11,9 +11,9 @@ import json
 
 import pandas as pd
 
+from gr2_verl.llm.backend import Sampling
+from gr2_verl.llm.local import TransformersBackend
 from gr2_verl.rl_row import read_rl_rows
-from gr2_verl.traces.backends import Sampling
-from gr2_verl.traces.local_backends import TransformersBackend
 from gr2_verl.traces.sampler import TraceConfig, run_traces
 from gr2_verl.traces.store import sft_schema
 

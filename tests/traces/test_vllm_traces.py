@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gr2_verl.traces.backends import Sampling
+from gr2_verl.llm.backend import Sampling
 from gr2_verl.traces.sampler import TraceConfig, run_traces
 
 
 @pytest.mark.gpu
 def test_vllm_tiny_qwen_bookkeeping(tiny_qwen_dir, rl_parquet, tmp_path):
     pytest.importorskip("vllm")
-    from gr2_verl.traces.local_backends import VLLMBackend
+    from gr2_verl.llm.local import VLLMBackend
 
     rl = rl_parquet([3, 1, 0])
     backend = VLLMBackend(tiny_qwen_dir, max_model_len=4096)

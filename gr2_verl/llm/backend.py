@@ -1,12 +1,12 @@
-"""The teacher backend interface: chat requests in, completions out, in any order.
+"""The LLM backend interface: chat requests in, completions out, in any order.
 
 A backend turns ``Request`` s (chat messages + a seed) into ``Completion`` s. ``generate`` yields
 ``(request index, completion)`` pairs as each finishes, so the sampler can record every answer the moment
 it exists (an interrupted HTTP run loses only requests still in flight). Failures come back as a
 ``Completion`` with ``error`` set, never as an exception: one bad request must not stop a long run.
 
-Implementations: ``http_backend.OpenAIBackend`` (vLLM ``serve``, SGLang, hosted APIs),
-``local_backends.VLLMBackend`` (offline engine, GPU) and ``local_backends.TransformersBackend`` (CPU).
+Implementations: ``openai_http.OpenAIBackend`` (vLLM ``serve``, SGLang, hosted APIs),
+``local.VLLMBackend`` (offline engine, GPU) and ``local.TransformersBackend`` (CPU).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Sampling:
 
 @dataclass(frozen=True)
 class Request:
-    """One teacher call; ``seed`` makes an attempt reproducible where the backend supports seeds.
+    """One chat call; ``seed`` makes an attempt reproducible where the backend supports seeds.
 
     ``request_id`` names the attempt (``sample/attempt``) in server logs and scripted test servers.
     """
@@ -55,7 +55,7 @@ class Completion:
 
 
 class Backend(Protocol):
-    """What the sampler needs from a teacher."""
+    """What a caller (the trace sampler, a reranking server) needs from an LLM."""
 
     name: str
 

@@ -1,4 +1,4 @@
-"""Teacher over an OpenAI-compatible ``/chat/completions`` endpoint (vLLM ``serve``, SGLang, hosted APIs).
+"""LLM client over an OpenAI-compatible ``/chat/completions`` endpoint (vLLM ``serve``, SGLang, hosted APIs).
 
 At most ``concurrency`` requests are in flight. A try that times out, fails to connect, or gets HTTP 408,
 409, 425, 429 or 5xx is retried up to ``max_retries`` times after ``backoff_s * 2**k`` seconds (k = 0, 1,
@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from gr2_verl.traces.backends import Completion, Request, Sampling
+from gr2_verl.llm.backend import Completion, Request, Sampling
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 60.0  # longer waits suggest an outage; better to record the error and move on

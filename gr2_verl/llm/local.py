@@ -1,4 +1,4 @@
-"""In-process teachers: ``transformers`` generation (CPU, small models, tests) and the vLLM offline engine (GPU).
+"""In-process LLMs: ``transformers`` generation (CPU, small models, tests) and the vLLM offline engine (GPU).
 
 Both apply the model's own chat template with the generation prompt, sample each request with its own
 seed, and count tokens with the model's tokenizer. Unlike HTTP, a local engine failure is a real fault
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 
-from gr2_verl.traces.backends import Completion, Request, Sampling
+from gr2_verl.llm.backend import Completion, Request, Sampling
 
 
 class TransformersBackend:
