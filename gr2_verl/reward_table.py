@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from gr2_verl.types import GroundTruth, sid_string
+from reward_fns import VARIANTS
 
 
 def example_truth(k: int = 10, target_pos: int = 4) -> GroundTruth:
@@ -44,8 +45,6 @@ def canonical_answers(truth: GroundTruth) -> dict[str, str]:
 
 def reward_table(truth: GroundTruth | None = None) -> list[dict[str, Any]]:
     """One row per canonical answer, one column per reward variant (default kwargs)."""
-    from reward_fns import VARIANTS
-
     truth = truth or example_truth()
     gt = truth.to_json()
     rows = []

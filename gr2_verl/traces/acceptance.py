@@ -27,6 +27,7 @@ from typing import Any
 
 from gr2_verl.outcome import judge
 from gr2_verl.parsing import MAX_ANSWER_CHARS, answer_text, ranking_object
+from reward_fns import VARIANTS
 
 RULES = ("first", "promoted", "reward")
 
@@ -41,8 +42,6 @@ class AcceptRule:
     reward_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from reward_fns import VARIANTS
-
         if self.kind not in RULES:
             raise ValueError(f"unknown acceptance rule '{self.kind}', expected one of {RULES}")
         if self.reward not in VARIANTS:
@@ -75,8 +74,6 @@ def judge_attempt(
     extra_info: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """Judge one teacher answer (None: the request failed) against the row's ground truth."""
-    from reward_fns import VARIANTS
-
     if text is None:
         return Verdict(False, "error", 0, 0, 0.0)
     outcome = judge(text, ground_truth)
