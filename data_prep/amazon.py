@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import html
 import re
 import shutil
 import urllib.request
@@ -89,14 +90,15 @@ def load_meta(path: str | Path, wanted: set[str] | None = None) -> dict[str, Ite
 
 
 def _item(where: str, asin: str, row: dict) -> Item:
-    title = str(row.get("title") or asin).strip()
-    brand = str(row.get("brand") or "").strip()
+    # The 2014 meta file keeps HTML entities from the product pages (`&amp;`, `&quot;`): prompts get the text.
+    title = html.unescape(str(row.get("title") or asin)).strip()
+    brand = html.unescape(str(row.get("brand") or "")).strip()
     if brand and brand.lower() not in title.lower():
         title = f"{title} [{brand}]"
     categories = row.get("categories") or [[]]
     if not isinstance(categories, list) or not all(isinstance(c, list) for c in categories):
         raise ValueError(f"{where}: field 'categories' must be a list of category paths (lists)")
-    return Item(asin, title, tuple(str(c) for c in (categories[0] if categories else [])))
+    return Item(asin, title, tuple(html.unescape(str(c)) for c in (categories[0] if categories else [])))
 
 
 def load(reviews_path: str | Path, meta_path: str | Path) -> tuple[pd.DataFrame, dict[str, Item]]:

@@ -51,11 +51,26 @@ def k_core(log: pd.DataFrame, k: int = 5) -> pd.DataFrame:
 
 def user_sequences(log: pd.DataFrame) -> dict[str, list[str]]:
     """Each user's item ids, oldest first; equal timestamps keep the log's row order (stable sort)."""
+    return {u: [str(x) for x in items] for u, items in user_columns(log, "item_id").items()}
+
+
+def user_columns(log: pd.DataFrame, column: str) -> dict[str, list]:
+    """Each user's values of ``column`` in ``user_sequences`` order (so position n matches item n)."""
     ordered = log.sort_values(["user_id", "timestamp"], kind="stable")
     users = ordered["user_id"].to_numpy()
-    items = ordered["item_id"].to_numpy()
+    values = ordered[column].tolist()
     starts = [0, *(np.flatnonzero(users[1:] != users[:-1]) + 1).tolist(), len(users)]
-    return {str(users[a]): [str(x) for x in items[a:b]] for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a}
+    return {str(users[a]): values[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a}
+
+
+def drop_repeats(log: pd.DataFrame) -> pd.DataFrame:
+    """Keep each user's first interaction with an item (oldest; ties by row order), in the log's row order.
+
+    A repeated event (a logging duplicate, a re-purchase) would otherwise become a sample whose target is
+    already in its own history, which no pre-ranker that hides seen items can ever rank.
+    """
+    repeat = log.sort_values(["user_id", "timestamp"], kind="stable").duplicated(["user_id", "item_id"])
+    return log[~repeat.reindex(log.index).to_numpy()]
 
 
 def leave_one_out(sequences: dict[str, list[str]]) -> list[Example]:

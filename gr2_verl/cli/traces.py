@@ -121,4 +121,23 @@ def run(args: argparse.Namespace) -> int:
     )
     for path in result.paths.values():
         print(f"wrote {path}")
+    if s["samples_accepted"] == 0:
+        raise ValueError(f"accepted no trace; {_why_none(result.paths['attempts.jsonl'], s, args)}")
     return 0
+
+
+def _why_none(attempts_path: str, summary: dict, args: argparse.Namespace) -> str:
+    """The cause of an empty run, from the attempt log: every request failed (which error), or no answer passed."""
+    from collections import Counter
+
+    from gr2_verl.io import read_jsonl
+
+    if summary["samples_attempted"] == 0:
+        return f"{args.rl} has no row whose target is among its candidates (rows selected: {summary['rows_selected']})"
+    errors = Counter(r["error"] for _, r in read_jsonl(attempts_path) if r.get("error"))
+    if summary["failed_requests"] == summary["attempts_total"]:
+        error, n = errors.most_common(1)[0]
+        where = f" at {args.base_url}" if args.backend == "http" else ""
+        return f"all {summary['attempts_total']} requests to the teacher{where} failed ({n}x '{error}'); is it running?"
+    return (f"{summary['attempts_total']} answers, none passed --accept {args.accept} "
+            f"(parser statuses {summary['status_counts']}); see {attempts_path}")

@@ -77,9 +77,9 @@ def rl_row_from_record(record: Mapping[str, Any], where: str, row_number: int) -
 
 def load_rl_rows(path: str | Path) -> list[RLRow]:
     """Read an RL parquet (CONTRACTS.md schema) into ``RLRow``s; errors name file, row and field."""
-    import pyarrow.parquet as pq
+    from gr2_verl.io import read_parquet
 
-    table = pq.read_table(path)
+    table = read_parquet(path)
     missing = [c for c in ("reward_model", "extra_info") if c not in table.column_names]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}")

@@ -73,9 +73,9 @@ class TraceResult:
 
 def read_rl_rows(path: str | os.PathLike) -> list[TraceRow]:
     """Read and check an RL parquet (schema of CONTRACTS.md); errors name the file, row and field."""
-    import pyarrow.parquet as pq
+    from gr2_verl.io import read_parquet
 
-    table = pq.read_table(path)
+    table = read_parquet(path)
     missing = [c for c in RL_COLUMNS if c not in table.column_names]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}")

@@ -121,7 +121,8 @@ def test_custom_formats_agree(tmp_path):
         items["a"].categories == ("Fruit", "Red") and items["b"].title == "Banana, ripe" and items["b"].categories == ()
     )
     (tmp_path / "c.jsonl").write_text('{"sample_id": "u1:1", "candidates": ["a", "b"]}\n')
-    assert custom.load_candidates(tmp_path / "c.jsonl") == {"u1:1": ["a", "b"]}
+    given = custom.load_candidates(tmp_path / "c.jsonl")
+    assert (given.key, given.lists, given.labels) == ("sample_id", {"u1:1": ["a", "b"]}, None)
 
 
 @pytest.mark.parametrize(
