@@ -35,13 +35,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gr2_verl.io import input_file, output_dir
     from reward_fns import VARIANTS
 
     names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
-        print(f"unknown reward variants {unknown}; choose from {list(VARIANTS)}")
-        return 2
+        raise ValueError(f"--variants: unknown reward variants {unknown}; choose from {list(VARIANTS)}")
+    output_dir(args.out)
+    if args.data:
+        input_file(args.data, "RL parquet")
     start = time.perf_counter()
     result, paths = run_lab_to(Path(args.out), args.data, args.rows, names, args.steps, args.signal, args.seed)
     print(Path(paths[1]).read_text(encoding="utf-8"))
@@ -67,6 +70,8 @@ def run_lab_to(
 
     if data:
         rows = load_rl_rows(data)
+        if not rows:
+            raise ValueError(f"{data}: 0 rows; nothing to train on")
         rows = random.Random(seed).sample(rows, min(n_rows, len(rows)))  # a seeded sample, not the file's head
     else:
         rows = [rl_row_from_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(n_rows, seed=seed))]

@@ -174,9 +174,9 @@ def run(args: argparse.Namespace) -> int:
     from gr2_verl.types import SidMap
 
     _check_inputs(args)
-    dataset, log, items, given = _load(args)
-    general = load_general_text(args.general_text) if args.general_text else None
     sid_map = SidMap.load(args.sid_map) if args.sid_map else None
+    general = load_general_text(args.general_text) if args.general_text else None
+    dataset, log, items, given = _load(args)
     prepared = build_samples(
         log,
         min_interactions=args.k_core,

@@ -87,10 +87,13 @@ def _backend(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from gr2_verl.io import input_file, output_dir
     from gr2_verl.traces.acceptance import AcceptRule
     from gr2_verl.traces.backends import Sampling
     from gr2_verl.traces.sampler import TraceConfig, run_traces
 
+    output_dir(args.out)
+    input_file(args.rl, "RL parquet")
     hints = None
     if args.hints_file:
         with open(args.hints_file, encoding="utf-8") as f:
