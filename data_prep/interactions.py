@@ -86,9 +86,36 @@ def leave_one_out(sequences: dict[str, list[str]]) -> list[Example]:
     return examples
 
 
-def training_sequences(sequences: dict[str, list[str]]) -> dict[str, list[str]]:
-    """The part of each sequence models may be fit on: everything but the validation and test targets."""
-    return {user: seq[:-2] for user, seq in sequences.items()}
+def time_split(
+    sequences: dict[str, list[str]], stamps: dict[str, list[int]], val_start: int, test_start: int
+) -> tuple[list[Example], dict[str, int]]:
+    """A global temporal split, the alternative to leave-one-out: a target before ``val_start`` is a training
+    example, before ``test_start`` a validation one, later a test one (every position from the second on).
+
+    Also returns each user's training length (items before ``val_start``): the prefix models may be fit on,
+    so no validation or test interaction leaks into the pre-ranker or popularity.
+    """
+    if not val_start <= test_start:
+        raise ValueError(f"--split-at: the validation start {val_start} is after the test start {test_start}")
+    examples: list[Example] = []
+    train_lengths: dict[str, int] = {}
+    for user, seq in sequences.items():
+        times = stamps[user]
+        train_lengths[user] = sum(1 for t in times if t < val_start)  # times ascend: a prefix
+        for p in range(1, len(seq)):
+            split = "train" if times[p] < val_start else "val" if times[p] < test_start else "test"
+            examples.append(Example(user, split, p))
+    return examples, train_lengths
+
+
+def training_sequences(
+    sequences: dict[str, list[str]], train_lengths: dict[str, int] | None = None
+) -> dict[str, list[str]]:
+    """The part of each sequence models may be fit on: everything but the validation and test targets
+    (the last two items under leave-one-out; the first ``train_lengths[user]`` items under a time split)."""
+    if train_lengths is None:
+        return {user: seq[:-2] for user, seq in sequences.items()}
+    return {user: seq[: train_lengths[user]] for user, seq in sequences.items()}
 
 
 def item_popularity(sequences: dict[str, list[str]]) -> dict[str, int]:

@@ -21,6 +21,7 @@ from data_prep.interactions import (
     item_popularity,
     k_core,
     leave_one_out,
+    time_split,
     training_sequences,
     user_columns,
     user_sequences,
@@ -83,16 +84,21 @@ def build_samples(
     folds: int = 5,
     seed: int = 0,
     given: GivenLists | None = None,
+    split_at: tuple[int, int] | None = None,
     progress: bool = False,
 ) -> Prepared:
     """Samples, catalogue, training popularity and a report (see ``Prepared``).
 
     The report holds log counts and Recall@K / NDCG@K of the candidates and of popularity per split
     (popularity on validation and test only: its training figures would need fold models too).
+    ``split_at`` = (validation start, test start) in Unix seconds: a global time split instead of leave-one-out.
     """
     filtered = k_core(log, min_interactions)
     sequences = user_sequences(filtered)
-    examples = leave_one_out(sequences)
+    if split_at is None:
+        examples, train_lengths = leave_one_out(sequences), None
+    else:
+        examples, train_lengths = time_split(sequences, user_columns(filtered, "timestamp"), *split_at)
     item_ids = sorted(filtered["item_id"].unique().tolist())
     index = {item: i for i, item in enumerate(item_ids)}
     seq_idx = {u: np.fromiter((index[x] for x in s), dtype=np.int64, count=len(s)) for u, s in sequences.items()}
@@ -111,7 +117,16 @@ def build_samples(
         }
     }
     if given is None:
-        cands = candidate_lists(seq_idx, examples, len(item_ids), k=k, folds=folds, seed=seed, progress=progress)
+        cands = candidate_lists(
+            seq_idx,
+            examples,
+            len(item_ids),
+            k=k,
+            folds=folds,
+            seed=seed,
+            progress=progress,
+            train_lengths=train_lengths,
+        )
         name, complete = "item-transition", np.ones(len(examples), dtype=bool)
         positives: Mapping[int, tuple[list[str], list[float]]] = {}
     else:
@@ -121,7 +136,12 @@ def build_samples(
         name, complete = "given lists", (cands >= 0).all(axis=1)  # metrics over the samples that have a list
     evaluated = np.array([e.split != "train" for e in examples])
     popular = candidate_lists(
-        seq_idx, [e for e in examples if e.split != "train"], len(item_ids), k=k, ranker=PopularityRanker
+        seq_idx,
+        [e for e in examples if e.split != "train"],
+        len(item_ids),
+        k=k,
+        ranker=PopularityRanker,
+        train_lengths=train_lengths,
     )
     report["preranker"] = {
         "name": name,
@@ -134,7 +154,9 @@ def build_samples(
 
     samples, short = _samples(examples, cands, sequences, item_ids, max_history, positives)
     report["log"]["examples_without_k_candidates"] = short
-    return Prepared(samples, item_ids, item_popularity(training_sequences(sequences)), report)
+    if split_at is not None:
+        report["log"]["split_at"] = list(split_at)
+    return Prepared(samples, item_ids, item_popularity(training_sequences(sequences, train_lengths)), report)
 
 
 def _example_keys(

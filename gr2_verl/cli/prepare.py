@@ -47,6 +47,12 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument("--shuffle", action="store_true", help="show candidates in a seeded random order in prompts")
     p.add_argument("--hints", help="domain hints text added to every prompt")
     p.add_argument("--general-text", help="JSONL of {'messages': [...]} mixed into the SFT mid-training file")
+    p.add_argument(
+        "--split-at",
+        metavar="VAL_START,TEST_START",
+        help="global time split instead of leave-one-out: targets before VAL_START train, before TEST_START "
+        "validate, later test (Unix seconds or ISO 8601, e.g. 2024-06-01,2024-06-15)",
+    )
     return p
 
 
@@ -129,11 +135,24 @@ def _load(args: argparse.Namespace):
     return args.name, log, items, given
 
 
+def _split_at(text: str | None) -> tuple[int, int] | None:
+    """``--split-at VAL_START,TEST_START`` as Unix seconds."""
+    from data_prep.custom import timestamp
+
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValueError(f"--split-at needs VAL_START,TEST_START (e.g. 2024-06-01,2024-06-15), got {text!r}")
+    return timestamp("--split-at", parts[0]), timestamp("--split-at", parts[1])
+
+
 def _check_inputs(args: argparse.Namespace) -> None:
     """Fail in a second, before loading or fitting anything: every input readable, --out a folder."""
     from gr2_verl.io import input_file, output_dir
 
     output_dir(args.out)
+    _split_at(args.split_at)
     for flag in ("sid_map", "general_text", "interactions", "items", "candidates"):
         if getattr(args, flag, None):
             input_file(getattr(args, flag), "--" + flag.replace("_", "-"))
@@ -184,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
         k=args.k,
         seed=args.seed,
         given=given,
+        split_at=_split_at(args.split_at),
         progress=True,
     )
     if "given" in prepared.report:

@@ -193,3 +193,20 @@ def test_item_template_reaches_every_column(tmp_path):
     assert custom.load_items(tmp_path / "items.csv")["a"].text() == "Kettle"  # no template: the title, unchanged
     with pytest.raises(ValueError, match="items.csv: line 2: the item template names field 'colour'"):
         custom.load_items(tmp_path / "items.csv", "{title} {colour}")
+
+
+def test_time_split_puts_each_target_by_its_time_and_fits_on_the_past_only(shop):
+    _, log, _ = shop
+    val_start, test_start = 1_000_000 + 5 * 60, 1_000_000 + 6 * 60  # minutes 5 and 6 of every user's 8
+    prepared = build_samples(log, min_interactions=3, split_at=(val_start, test_start))
+    filtered = k_core(log, 3)
+    stamps, seqs = user_columns(filtered, "timestamp"), user_sequences(filtered)
+    for s in prepared.samples:
+        t = stamps[s.user_id][int(s.sample_id.rsplit(":", 1)[1])]
+        assert s.split == ("train" if t < val_start else "val" if t < test_start else "test"), s.sample_id
+    assert {s.split for s in prepared.samples} == {"train", "val", "test"}
+    past = filtered[filtered["timestamp"] < val_start]["item_id"].value_counts().to_dict()
+    assert prepared.popularity == past  # nothing from the validation or test period
+    assert sum(len(v) for v in seqs.values()) == len(filtered)
+    with pytest.raises(ValueError, match="--split-at: the validation start"):
+        build_samples(log, min_interactions=3, split_at=(test_start, val_start))
