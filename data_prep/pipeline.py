@@ -218,7 +218,8 @@ def _given_candidates(
         raise ValueError(
             f"{given.source}: no candidate list matches a sample. Lists are keyed by {given.key}, "
             f"e.g. {', '.join(_show(x) for x in list(given.lists)[:EXAMPLES_SHOWN])}; the samples' keys look like "
-            f"{', '.join(_show(x) for x in keys[:EXAMPLES_SHOWN])}"
+            f"{', '.join(_show(x) for x in keys[:EXAMPLES_SHOWN])}. Key a list by sample_id (<user_id>:<n>), "
+            "request_id, user_id + timestamp or user_id + item_id of its target interaction (data_prep/README.md)"
         )
     unused = [_show(x) for x in given.lists if x not in used]
     out.report = {
