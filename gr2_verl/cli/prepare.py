@@ -153,6 +153,16 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
     output_dir(args.out)
     _split_at(args.split_at)
+    if args.source == "amazon" and not args.download:
+        from data_prep.amazon import file_names
+
+        names = file_names(args.category)
+        for name in names:
+            if not (Path(args.raw_dir) / name).is_file():
+                raise FileNotFoundError(
+                    f"{Path(args.raw_dir) / name}: no such file; --raw-dir needs {' and '.join(names)} "
+                    "(--download fetches them)"
+                )
     for flag in ("sid_map", "general_text", "interactions", "items", "candidates"):
         if getattr(args, flag, None):
             input_file(getattr(args, flag), "--" + flag.replace("_", "-"))
