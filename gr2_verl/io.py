@@ -62,6 +62,21 @@ def input_file(path: str | os.PathLike, what: str = "input") -> Path:
     return p
 
 
+def read_text(path: str | os.PathLike, what: str = "text") -> str:
+    """A whole UTF-8 text file; errors name the file (missing, a folder, empty, not UTF-8 with its line)."""
+    return _utf8_text(path, input_file(path, what).read_bytes())
+
+
+def _utf8_text(path: str | os.PathLike, data: bytes) -> str:
+    """Decode a whole file, a leading byte-order mark skipped; ValueError naming the line of a bad byte."""
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start, line_no = data.rfind(b"\n", 0, e.start) + 1, data.count(b"\n", 0, e.start) + 1
+        raise _not_utf8(f"{path}: line {line_no}", data, e, line_start) from None
+
+
 def output_dir(path: str | os.PathLike) -> Path:
     """``--out`` as a Path once it is known to be a folder or creatable as one; checked before slow work."""
     p = Path(path)
@@ -132,13 +147,7 @@ def read_csv(path: str | os.PathLike) -> Iterator[tuple[str, dict[str, Any]]]:
             data = f.read()
     except (gzip.BadGzipFile, EOFError) as e:
         raise ValueError(f"{path}: not a readable gzip file ({e})") from None
-    data = data.removeprefix(codecs.BOM_UTF8)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line_start = data.rfind(b"\n", 0, e.start) + 1
-        line_no = data.count(b"\n", 0, e.start) + 1
-        raise _not_utf8(f"{path}: line {line_no}", data, e, line_start) from None
+    text = _utf8_text(path, data)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         for row in reader:

@@ -87,7 +87,7 @@ def _backend(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from gr2_verl.io import input_file, output_dir
+    from gr2_verl.io import input_file, output_dir, read_text
     from gr2_verl.traces.acceptance import AcceptRule
     from gr2_verl.traces.backends import Sampling
     from gr2_verl.traces.sampler import TraceConfig, run_traces
@@ -96,8 +96,7 @@ def run(args: argparse.Namespace) -> int:
     input_file(args.rl, "RL parquet")
     hints = None
     if args.hints_file:
-        with open(args.hints_file, encoding="utf-8") as f:
-            hints = f.read()
+        hints = read_text(args.hints_file, "hints text")
     config = TraceConfig(
         mode=args.mode,
         rule=AcceptRule(kind=args.accept, reward=args.reward, min_reward=args.min_reward),
