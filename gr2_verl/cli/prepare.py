@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 EPILOG = """examples:
@@ -47,6 +48,12 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument("--shuffle", action="store_true", help="show candidates in a seeded random order in prompts")
     p.add_argument("--hints", help="domain hints text added to every prompt")
     p.add_argument("--general-text", help="JSONL of {'messages': [...]} mixed into the SFT mid-training file")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check inputs, candidate-list keys, SID coverage and --out in seconds; print what would be built, "
+        "write nothing",
+    )
     p.add_argument(
         "--split-at",
         metavar="VAL_START,TEST_START",
@@ -196,6 +203,28 @@ def _print_given(report: dict) -> None:
             print(f"  {report[reason]} {note}; e.g. {shown}")
 
 
+def _check(args: argparse.Namespace, log, sid_map) -> int:
+    """``--check`` without candidate lists: k-core and split only, then coverage."""
+    from data_prep.pipeline import split_log
+
+    filtered, _, examples, _ = split_log(log, args.k_core, _split_at(args.split_at))
+    if not examples:
+        raise ValueError(f"no examples after {args.k_core}-core filtering of {len(log)} interactions; lower --k-core")
+    catalogue = dict.fromkeys(sorted(filtered["item_id"].unique()))
+    return _check_done(args, catalogue, sid_map, Counter(e.split for e in examples), "examples")
+
+
+def _check_done(args: argparse.Namespace, catalogue: dict, sid_map, splits: Counter, what: str) -> int:
+    """Coverage of the SID map, then what a real run would build (nothing is written)."""
+    missing = [i for i in catalogue if sid_map is not None and i not in sid_map.codes]
+    if missing:
+        raise ValueError(f"{args.sid_map}: {len(missing)} catalogue items have no SID, e.g. {missing[:3]}")
+    sids = "from --sid-map" if sid_map is not None else "fitted (RQ-VAE) first"
+    counts = ", ".join(f"{s} {splits.get(s, 0)}" for s in ("train", "val", "test"))
+    print(f"check ok: {len(catalogue)} items (SIDs {sids}); {what}: {counts}; would write {args.out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from data_prep.outputs import write_outputs
     from data_prep.pipeline import build_samples
@@ -206,6 +235,8 @@ def run(args: argparse.Namespace) -> int:
     sid_map = SidMap.load(args.sid_map) if args.sid_map else None
     general = load_general_text(args.general_text) if args.general_text else None
     dataset, log, items, given = _load(args)
+    if args.check and given is None:  # the pre-ranker is the slow part: count examples without it
+        return _check(args, log, sid_map)
     prepared = build_samples(
         log,
         min_interactions=args.k_core,
@@ -219,6 +250,9 @@ def run(args: argparse.Namespace) -> int:
     if "given" in prepared.report:
         _print_given(prepared.report["given"])
     catalogue = {i: items[i] for i in prepared.item_ids}
+    if args.check:
+        splits = Counter(s.split for s in prepared.samples)
+        return _check_done(args, catalogue, sid_map, splits, "samples")
     summary = write_outputs(
         prepared.samples,
         catalogue,

@@ -210,3 +210,21 @@ def test_time_split_puts_each_target_by_its_time_and_fits_on_the_past_only(shop)
     assert sum(len(v) for v in seqs.values()) == len(filtered)
     with pytest.raises(ValueError, match="--split-at: the validation start"):
         build_samples(log, min_interactions=3, split_at=(test_start, val_start))
+
+
+@pytest.mark.parametrize("with_lists", [False, True])
+def test_check_validates_and_writes_nothing(shop, capsys, with_lists):
+    root, log, _ = shop
+    args = ["prepare", "custom", "--interactions", f"{root}/log.csv", "--items", f"{root}/items.jsonl",
+            "--sid-map", f"{root}/sids.json", "--out", f"{root}/out", "--k-core", "3", "--check"]  # fmt: skip
+    if with_lists:
+        with open(root / "c.jsonl", "w") as f:
+            for ex, *_, cands in _test_lists(log):
+                f.write(json.dumps({"sample_id": ex.sample_id, "candidates": cands}) + "\n")
+        args += ["--candidates", f"{root}/c.jsonl"]
+    assert main(args) == 0
+    assert "check ok: " in capsys.readouterr().out and not (root / "out").exists()
+    sids = json.loads((root / "sids.json").read_text())
+    del sids["codes"]["i1"]
+    (root / "sids.json").write_text(json.dumps(sids))
+    assert main(args) == 1 and "catalogue items have no SID" in capsys.readouterr().err
