@@ -125,6 +125,7 @@ def _load(args: argparse.Namespace):
     from data_prep import custom
     from data_prep.interactions import drop_repeats
 
+    given = custom.load_candidates(args.candidates) if args.candidates else None  # small: fail fast on its format
     items = custom.load_items(args.items, args.item_text)
     events = {e.strip() for e in args.events.split(",") if e.strip()} if args.events else None
     log = custom.load_interactions(args.interactions, items, events)
@@ -135,10 +136,9 @@ def _load(args: argparse.Namespace):
         log = drop_repeats(log)
         if len(log) < n:
             print(
-                f"{args.interactions}: dropped {n - len(log)} repeated (user, item) interactions, kept the first "
+                f"{args.interactions}: dropped {n - len(log)} repeated (user, item) interactions, kept the oldest "
                 "of each (--keep-repeats keeps them)"
             )
-    given = custom.load_candidates(args.candidates) if args.candidates else None
     return args.name, log, items, given
 
 
