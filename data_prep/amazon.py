@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import html
 import re
 import shutil
 import urllib.request
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gr2_verl.io import atomic_write, read_jsonl
+from gr2_verl.io import atomic_write, input_file, read_jsonl
 from gr2_verl.types import Item
 
 BASE_URL = "https://snap.stanford.edu/data/amazon/productGraph/categoryFiles"
@@ -67,36 +68,48 @@ def load_reviews(path: str | Path) -> pd.DataFrame:
 def load_meta(path: str | Path, wanted: set[str] | None = None) -> dict[str, Item]:
     """asin -> Item for the lines whose asin is in ``wanted`` (all when None)."""
     out: dict[str, Item] = {}
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}: line {line_no}"
-            quick = _ASIN.search(line)
-            if wanted is not None and quick is not None and quick.group(1) not in wanted:
-                continue
-            try:
-                row = ast.literal_eval(line)
-            except (ValueError, SyntaxError) as e:
-                raise ValueError(f"{where}: not a Python literal ({e.__class__.__name__})") from None
-            if not isinstance(row, dict) or not row.get("asin"):
-                raise ValueError(f"{where}: field 'asin' is missing")
-            asin = str(row["asin"])
-            if wanted is not None and asin not in wanted:
-                continue
-            out[asin] = _item(where, asin, row)
+    with gzip.open(input_file(path, "Amazon meta .json.gz"), "rb") as f:
+        try:
+            for line_no, raw in enumerate(f, start=1):
+                _meta_line(out, path, line_no, raw, wanted)
+        except (gzip.BadGzipFile, EOFError) as e:
+            raise ValueError(f"{path}: not a readable gzip file ({e})") from None
     return out
 
 
+def _meta_line(out: dict[str, Item], path: str | Path, line_no: int, raw: bytes, wanted: set[str] | None) -> None:
+    """Parse one meta line into ``out`` (skipped when blank or its asin is not wanted)."""
+    where = f"{path}: line {line_no}"
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{where}: not UTF-8 text") from None
+    if not line.strip():
+        return
+    quick = _ASIN.search(line)
+    if wanted is not None and quick is not None and quick.group(1) not in wanted:
+        return
+    try:
+        row = ast.literal_eval(line)
+    except (ValueError, SyntaxError) as e:
+        raise ValueError(f"{where}: not a Python literal ({e.__class__.__name__})") from None
+    if not isinstance(row, dict) or not row.get("asin"):
+        raise ValueError(f"{where}: field 'asin' is missing")
+    asin = str(row["asin"])
+    if wanted is None or asin in wanted:
+        out[asin] = _item(where, asin, row)
+
+
 def _item(where: str, asin: str, row: dict) -> Item:
-    title = str(row.get("title") or asin).strip()
-    brand = str(row.get("brand") or "").strip()
+    # The 2014 meta file keeps HTML entities from the product pages (`&amp;`, `&quot;`): prompts get the text.
+    title = html.unescape(str(row.get("title") or asin)).strip()
+    brand = html.unescape(str(row.get("brand") or "")).strip()
     if brand and brand.lower() not in title.lower():
         title = f"{title} [{brand}]"
     categories = row.get("categories") or [[]]
     if not isinstance(categories, list) or not all(isinstance(c, list) for c in categories):
         raise ValueError(f"{where}: field 'categories' must be a list of category paths (lists)")
-    return Item(asin, title, tuple(str(c) for c in (categories[0] if categories else [])))
+    return Item(asin, title, tuple(html.unescape(str(c)) for c in (categories[0] if categories else [])))
 
 
 def load(reviews_path: str | Path, meta_path: str | Path) -> tuple[pd.DataFrame, dict[str, Item]]:

@@ -1,40 +1,45 @@
 """Your own data: interactions, item metadata and (optionally) your own candidate lists.
 
-Each file may be CSV (with a header), JSONL or parquet (chosen by extension: .csv, .jsonl/.json,
-.parquet). Fields:
+Each file may be CSV (with a header), JSONL or parquet, chosen by extension (``.csv``, ``.jsonl``/``.json``,
+``.parquet``; CSV and JSONL also gzipped, ``.csv.gz``/``.jsonl.gz``). A UTF-8 byte-order mark is skipped.
 
 - interactions: ``user_id``, ``item_id``, ``timestamp`` (a number, e.g. Unix seconds, or an ISO 8601
-  date-time string). Rows with equal timestamps keep their file order.
+  date-time; ``Z`` or an offset sets the zone, a naive time is read as **UTC**). Optional: ``event``
+  (filtered with ``events``), ``request_id`` (an impression id candidate lists may be keyed by). Rows with
+  equal timestamps keep their file order.
 - items: ``item_id``, ``title``, optional ``categories`` (a list, or in CSV one string with ``|``
-  between categories, most general first).
-- candidates: ``sample_id`` and ``candidates`` (ranked item ids, best first; a list, or ``|``-joined
-  in CSV). Sample ids are ``<user_id>:<n>``, n the 0-based position of the target in the user's
-  time-ordered sequence after k-core filtering: the user's last item is their test sample. Run once
-  without candidates to see every sample id in ``samples.jsonl``. Samples without a list are left out.
+  between categories, most general first), any other column for an item text template.
+- candidates: ``candidates`` (ranked item ids, best first; a list, or ``|``-joined / a JSON list in CSV),
+  optional ``labels`` (one grade per candidate, > 0 = positive: several positives and graded relevance),
+  and one key naming the interaction whose item is the target (see ``KEYS``).
 
 Every error names the file, the line (or parquet row) and the field.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from gr2_verl.io import read_records
+from data_prep.pipeline import GivenLists
+from gr2_verl.io import read_items, read_records, required_field, string_list
 from gr2_verl.types import Item
 
+# Candidate-list keys, tried in this order against the file's columns: what the user already has.
+KEYS = {
+    "sample_id": ("sample_id",),  # ours: <user_id>:<n>, n the target's 0-based position after k-core
+    "request_id": ("request_id",),  # an impression / request id also present in the interactions
+    "user_id+timestamp": ("user_id", "timestamp"),  # the list shown when the user interacted at that time
+    "user_id+item_id": ("user_id", "item_id"),  # the list that led to this user's interaction with the item
+}
+KEY_HELP = "sample_id, request_id, user_id+timestamp or user_id+item_id"
 
-def _field(where: str, row: dict[str, Any], name: str) -> Any:
-    value = row.get(name)
-    if value is None or value == "":
-        raise ValueError(f"{where}: field '{name}' is missing or empty")
-    return value
 
-
-def _timestamp(where: str, value: Any) -> int:
+def timestamp(where: str, value: Any) -> int:
+    """Unix seconds from a number or an ISO 8601 string (``Z`` accepted on Python 3.10; naive = UTC)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value)
     text = str(value).strip()
@@ -43,60 +48,99 @@ def _timestamp(where: str, value: Any) -> int:
     except ValueError:
         pass
     try:
-        return int(datetime.fromisoformat(text).timestamp())
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" and text else text)
     except ValueError:
-        raise ValueError(f"{where}: field 'timestamp' is neither a number nor an ISO 8601 date: {text!r}") from None
+        raise ValueError(
+            f"{where}: field 'timestamp' is neither a number nor an ISO 8601 date-time "
+            f"(e.g. 1700000000 or 2024-01-31T12:00:00Z): {text!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)  # never the machine's zone: same file, same split anywhere
+    return int(parsed.timestamp())
 
 
-def _string_list(where: str, value: Any, name: str) -> list[str]:
-    if isinstance(value, str):
-        parts = [p.strip() for p in value.split("|")] if value.strip() else []
-    elif isinstance(value, (list, tuple)):
-        parts = [str(p) for p in value]
-    else:
-        raise ValueError(f"{where}: field '{name}' must be a list (or '|'-joined text in CSV)")
-    if any(not p for p in parts):
-        raise ValueError(f"{where}: field '{name}' has an empty entry")
-    return parts
+def load_items(path: str | Path, text_template: str | None = None) -> dict[str, Item]:
+    """Item id -> Item (see ``gr2_verl.io.read_items``, shared with ``gr2 sid fit``)."""
+    return read_items(path, text_template)
 
 
-def load_items(path: str | Path) -> dict[str, Item]:
-    """Item id -> Item; duplicate ids are an error."""
-    out: dict[str, Item] = {}
+def load_interactions(
+    path: str | Path, known_items: dict[str, Item] | None = None, events: set[str] | None = None
+) -> pd.DataFrame:
+    """``user_id, item_id, timestamp`` (+ ``request_id`` when present) in file order.
+
+    With ``known_items``, unknown item ids are errors; with ``events``, only rows whose ``event`` is one
+    of them are kept (a file without an ``event`` field is then an error).
+    """
+    users, items, stamps, requests = [], [], [], []
+    n_rows = 0
     for where, row in read_records(path):
-        item_id = str(_field(where, row, "item_id"))
-        if item_id in out:
-            raise ValueError(f"{where}: field 'item_id': '{item_id}' appears twice")
-        categories = row.get("categories")
-        cats = () if categories is None else tuple(_string_list(where, categories, "categories"))
-        out[item_id] = Item(item_id, str(_field(where, row, "title")).strip(), cats)
-    return out
-
-
-def load_interactions(path: str | Path, known_items: dict[str, Item] | None = None) -> pd.DataFrame:
-    """``user_id, item_id, timestamp`` in file order; with ``known_items``, unknown item ids are errors."""
-    users, items, stamps = [], [], []
-    for where, row in read_records(path):
-        item_id = str(_field(where, row, "item_id"))
+        n_rows += 1
+        if events is not None and str(required_field(where, row, "event")) not in events:
+            continue
+        item_id = str(required_field(where, row, "item_id"))
         if known_items is not None and item_id not in known_items:
             raise ValueError(f"{where}: field 'item_id': item '{item_id}' is not in the items file")
-        users.append(str(_field(where, row, "user_id")))
+        users.append(str(required_field(where, row, "user_id")))
         items.append(item_id)
-        stamps.append(_timestamp(where, _field(where, row, "timestamp")))
+        stamps.append(timestamp(where, required_field(where, row, "timestamp")))
+        request = row.get("request_id")
+        requests.append(None if request is None or request == "" else str(request))
     if not users:
-        raise ValueError(f"{path}: no interactions")
-    return pd.DataFrame({"user_id": users, "item_id": items, "timestamp": stamps})
+        wanted = f" with event in {sorted(events)}" if events is not None and n_rows else ""
+        raise ValueError(f"{path}: no interactions{wanted} (expected rows of user_id, item_id, timestamp)")
+    log = pd.DataFrame({"user_id": users, "item_id": items, "timestamp": stamps})
+    if any(r is not None for r in requests):
+        log["request_id"] = requests
+    return log
 
 
-def load_candidates(path: str | Path) -> dict[str, list[str]]:
-    """Sample id -> ranked candidate item ids (distinct, best first)."""
-    out: dict[str, list[str]] = {}
+def load_candidates(path: str | Path) -> GivenLists:
+    """The user's ranked lists (distinct ids, best first), keyed as ``KEYS`` lists, with optional labels."""
+    key_name: str | None = None
+    lists: dict[Any, list[str]] = {}
+    labels: dict[Any, list[float]] = {}
     for where, row in read_records(path):
-        sample_id = str(_field(where, row, "sample_id"))
-        if sample_id in out:
-            raise ValueError(f"{where}: field 'sample_id': '{sample_id}' appears twice")
-        cands = _string_list(where, _field(where, row, "candidates"), "candidates")
+        if key_name is None:
+            key_name = next((name for name, cols in KEYS.items() if all(c in row for c in cols)), None)
+            if key_name is None:
+                raise ValueError(
+                    f"{where}: no key field: a candidate list needs 'candidates' and one key, {KEY_HELP} "
+                    f"(has {sorted(row)})"
+                )
+        key = _key(where, row, key_name)
+        if key in lists:
+            raise ValueError(f"{where}: field '{key_name}': {_show(key)} appears twice")
+        cands = string_list(where, required_field(where, row, "candidates"), "candidates")
         if len(set(cands)) != len(cands):
             raise ValueError(f"{where}: field 'candidates' has duplicates")
-        out[sample_id] = cands
-    return out
+        lists[key] = cands
+        if row.get("labels") not in (None, ""):
+            labels[key] = _labels(where, row["labels"], len(cands))
+    if key_name is None:
+        raise ValueError(f"{path}: no candidate lists")
+    if labels and len(labels) != len(lists):
+        raise ValueError(f"{path}: field 'labels' is given for {len(labels)} of {len(lists)} lists; give all or none")
+    return GivenLists(key=key_name, lists=lists, labels=labels or None, source=str(path))
+
+
+def _key(where: str, row: dict[str, Any], key_name: str) -> Any:
+    if key_name == "user_id+timestamp":
+        return str(required_field(where, row, "user_id")), timestamp(where, required_field(where, row, "timestamp"))
+    values = tuple(str(required_field(where, row, c)) for c in KEYS[key_name])
+    return values[0] if len(values) == 1 else values
+
+
+def _show(key: Any) -> str:
+    return repr(key) if not isinstance(key, tuple) else "(" + ", ".join(repr(v) for v in key) + ")"
+
+
+def _labels(where: str, value: Any, n: int) -> list[float]:
+    parts = string_list(where, value, "labels")
+    try:
+        grades = [float(v) for v in parts]
+    except ValueError:
+        raise ValueError(f"{where}: field 'labels' must be numbers, one per candidate: {parts[:5]}") from None
+    if len(grades) != n or any(not g >= 0 for g in grades):
+        raise ValueError(f"{where}: field 'labels' needs {n} numbers >= 0 (one per candidate), got {len(grades)}")
+    return grades

@@ -62,6 +62,13 @@ def check_coverage(samples: Sequence[RerankSample], items: Mapping[str, Item], s
                 raise ValueError(f"sample '{s.sample_id}': item '{item_id}' has no SID in the SID map")
 
 
+def _drops(counts: Mapping[str, Mapping[str, int]]) -> str:
+    """``"12 target not among the candidates, 3 SID collisions"`` summed over splits."""
+    miss = sum(c["skipped_miss"] for c in counts.values())
+    collision = sum(c["sid_collision"] for c in counts.values())
+    return f"{miss} target not among the candidates, {collision} SID collisions"
+
+
 def _jsonl(rows: Sequence[Mapping[str, Any]]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
@@ -89,13 +96,10 @@ def write_outputs(
     ``report`` (counts, pre-ranker metrics from the loading side) is copied into the summary.
     """
     out = Path(out_dir)
+    if not samples:
+        raise ValueError("no samples to write: every example was left out (see the counts above); nothing written")
     check_coverage(samples, items, sid_map)
     sid_map = CachedSidMap(sid_map)
-    catalogue = [{"item_id": i.item_id, "title": i.title, "categories": list(i.categories)} for i in items.values()]
-    atomic_write_text(out / FILES["items"], _jsonl(catalogue))
-    atomic_write_text(out / FILES["samples"], _jsonl([s.to_dict() for s in samples]))
-    sid_map.save(str(out / FILES["sid_map"]))
-
     iterable = tqdm(samples, desc="RL rows", unit="sample", disable=not progress)
     rows, rl_counts = rl_rows(
         iterable,
@@ -108,9 +112,18 @@ def write_outputs(
         keep_all=keep_all,
         hints=hints,
     )
+    if not any(rows.values()):
+        raise ValueError(
+            f"no RL rows from {len(samples)} samples ({_drops(rl_counts)}); nothing written. A sample becomes a row "
+            "when its target is among its K candidates (--keep-all keeps misses) and its candidates' SIDs differ"
+        )
+    sft, sft_counts = midtrain_rows(samples, items, sid_map, seed=seed, general=general)
+    catalogue = [{"item_id": i.item_id, "title": i.title, "categories": list(i.categories)} for i in items.values()]
+    atomic_write_text(out / FILES["items"], _jsonl(catalogue))
+    atomic_write_text(out / FILES["samples"], _jsonl([s.to_dict() for s in samples]))
+    sid_map.save(str(out / FILES["sid_map"]))
     for split in SPLITS:
         write_parquet(rows[split], RL_SCHEMA, out / FILES[f"rl_{split}"])
-    sft, sft_counts = midtrain_rows(samples, items, sid_map, seed=seed, general=general)
     write_parquet(sft, SFT_SCHEMA, out / FILES["sft_midtrain"])
 
     summary: dict[str, Any] = {

@@ -1,20 +1,31 @@
 """Interaction log -> reranking samples: k-core, ordering, leave-one-out, candidates, history cap.
 
 ``build_samples`` is everything between a loader and ``data_prep.outputs.write_outputs``. Candidates
-come from the pre-ranker, or from the user's own lists (``given``: sample id -> ranked item ids,
-e.g. from a production ranker); examples without a given list are left out and counted.
+come from the pre-ranker, or from the user's own lists (``GivenLists``, e.g. from a production ranker,
+keyed by something the user has: a request id, (user, timestamp), ...). Every example left out or changed
+because of a given list is counted by reason, with a few keys as examples, under ``report["given"]``; a
+file whose keys match no example is an error, never an empty dataset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from data_prep.interactions import Example, item_popularity, k_core, leave_one_out, training_sequences, user_sequences
+from data_prep.interactions import (
+    Example,
+    item_popularity,
+    k_core,
+    leave_one_out,
+    time_split,
+    training_sequences,
+    user_columns,
+    user_sequences,
+)
 from data_prep.preranker import PopularityRanker, TransitionPreranker, candidate_lists, recall_ndcg
 from gr2_verl.types import RerankSample
 
@@ -25,6 +36,33 @@ def _metrics(cands: np.ndarray, targets: np.ndarray, splits: np.ndarray, k: int)
         for s in ("train", "val", "test")
         if (splits == s).any()
     }
+
+
+EXAMPLES_SHOWN = 3  # keys printed per drop reason: enough to spot a pattern, short enough to read
+
+
+@dataclass
+class GivenLists:
+    """The user's own ranked candidate lists (``data_prep.custom.load_candidates``).
+
+    ``key`` names what ties a list to an example (its target interaction): ``sample_id``, ``request_id``,
+    ``user_id+timestamp`` (keys are ``(user, unix seconds)``) or ``user_id+item_id`` (``(user, item)``).
+    ``labels`` (optional, one grade per candidate) makes every candidate with a grade > 0 a positive.
+    """
+
+    key: str
+    lists: dict[Any, list[str]]
+    labels: dict[Any, list[float]] | None = None
+    source: str = "candidates"
+
+
+@dataclass
+class _Given:
+    """Candidates (item indices, -1 = dropped), positives per example where labels set them, and the report."""
+
+    cands: np.ndarray
+    positives: dict[int, tuple[list[str], list[float]]] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,17 +83,17 @@ def build_samples(
     k: int = 10,
     folds: int = 5,
     seed: int = 0,
-    given: Mapping[str, list[str]] | None = None,
+    given: GivenLists | None = None,
+    split_at: tuple[int, int] | None = None,
     progress: bool = False,
 ) -> Prepared:
     """Samples, catalogue, training popularity and a report (see ``Prepared``).
 
     The report holds log counts and Recall@K / NDCG@K of the candidates and of popularity per split
     (popularity on validation and test only: its training figures would need fold models too).
+    ``split_at`` = (validation start, test start) in Unix seconds: a global time split instead of leave-one-out.
     """
-    filtered = k_core(log, min_interactions)
-    sequences = user_sequences(filtered)
-    examples = leave_one_out(sequences)
+    filtered, sequences, examples, train_lengths = split_log(log, min_interactions, split_at)
     item_ids = sorted(filtered["item_id"].unique().tolist())
     index = {item: i for i, item in enumerate(item_ids)}
     seq_idx = {u: np.fromiter((index[x] for x in s), dtype=np.int64, count=len(s)) for u, s in sequences.items()}
@@ -74,14 +112,31 @@ def build_samples(
         }
     }
     if given is None:
-        cands = candidate_lists(seq_idx, examples, len(item_ids), k=k, folds=folds, seed=seed, progress=progress)
+        cands = candidate_lists(
+            seq_idx,
+            examples,
+            len(item_ids),
+            k=k,
+            folds=folds,
+            seed=seed,
+            progress=progress,
+            train_lengths=train_lengths,
+        )
         name, complete = "item-transition", np.ones(len(examples), dtype=bool)
+        positives: Mapping[int, tuple[list[str], list[float]]] = {}
     else:
-        cands = _given_candidates(examples, given, index, k)
+        keys = _example_keys(examples, filtered, sequences, given)
+        chosen = _given_candidates(targets, given, keys, index, k)
+        cands, positives, report["given"] = chosen.cands, chosen.positives, chosen.report
         name, complete = "given lists", (cands >= 0).all(axis=1)  # metrics over the samples that have a list
     evaluated = np.array([e.split != "train" for e in examples])
     popular = candidate_lists(
-        seq_idx, [e for e in examples if e.split != "train"], len(item_ids), k=k, ranker=PopularityRanker
+        seq_idx,
+        [e for e in examples if e.split != "train"],
+        len(item_ids),
+        k=k,
+        ranker=PopularityRanker,
+        train_lengths=train_lengths,
     )
     report["preranker"] = {
         "name": name,
@@ -92,21 +147,105 @@ def build_samples(
         },
     }
 
-    samples, short = _samples(examples, cands, sequences, item_ids, max_history, k)
+    samples, short = _samples(examples, cands, sequences, item_ids, max_history, positives)
     report["log"]["examples_without_k_candidates"] = short
-    return Prepared(samples, item_ids, item_popularity(training_sequences(sequences)), report)
+    if split_at is not None:
+        report["log"]["split_at"] = list(split_at)
+    return Prepared(samples, item_ids, item_popularity(training_sequences(sequences, train_lengths)), report)
+
+
+def split_log(
+    log: pd.DataFrame, min_interactions: int, split_at: tuple[int, int] | None = None
+) -> tuple[pd.DataFrame, dict[str, list[str]], list[Example], dict[str, int] | None]:
+    """k-core log, user sequences, examples (leave-one-out or time split) and the time split's training lengths.
+
+    The cheap first half of ``build_samples``: ``gr2 prepare --check`` counts examples with it in seconds.
+    """
+    filtered = k_core(log, min_interactions)
+    sequences = user_sequences(filtered)
+    if split_at is None:
+        return filtered, sequences, leave_one_out(sequences), None
+    return filtered, sequences, *time_split(sequences, user_columns(filtered, "timestamp"), *split_at)
+
+
+def _example_keys(
+    examples: list[Example], log: pd.DataFrame, sequences: dict[str, list[str]], given: GivenLists
+) -> list[Any]:
+    """Each example's key in ``given.key``'s form, read from its target interaction."""
+    if given.key == "sample_id":
+        return [ex.sample_id for ex in examples]
+    if given.key == "user_id+item_id":
+        return [(ex.user_id, sequences[ex.user_id][ex.position]) for ex in examples]
+    column = "timestamp" if given.key == "user_id+timestamp" else "request_id"
+    if column not in log:
+        raise ValueError(f"{given.source}: lists are keyed by {column}; the interactions file has no '{column}' field")
+    values = user_columns(log, column)
+    if column == "timestamp":
+        return [(ex.user_id, int(values[ex.user_id][ex.position])) for ex in examples]
+    return [values[ex.user_id][ex.position] for ex in examples]
 
 
 def _given_candidates(
-    examples: list[Example], given: Mapping[str, list[str]], index: Mapping[str, int], k: int
-) -> np.ndarray:
-    """The user's lists as item indices (first K); -1 marks no list, a short list or an unknown item."""
-    cands = np.full((len(examples), k), -1, dtype=np.int64)
-    for row, ex in enumerate(examples):
-        lst = given.get(ex.sample_id)
-        if lst is not None:
-            cands[row, : len(lst[:k])] = [index.get(x, -1) for x in lst[:k]]
-    return cands
+    targets: np.ndarray, given: GivenLists, keys: list[Any], index: Mapping[str, int], k: int
+) -> _Given:
+    """The given lists as item indices (first K, -1 where an example is dropped) and what happened to each.
+
+    Dropped: no list, a list shorter than K, an item outside the catalogue (unknown or removed by k-core),
+    labels without a positive. Kept but reported: lists cut to K, targets not in their list (pre-ranker misses).
+    """
+    out = _Given(cands=np.full((len(keys), k), -1, dtype=np.int64))
+    reasons: dict[str, list[str]] = {
+        r: [] for r in ("no_list", "short_list", "unknown_items", "no_positive", "truncated_to_k", "target_not_in_list")
+    }
+    used = set()
+    for row, key in enumerate(keys):
+        lst = given.lists.get(key)
+        if lst is None:
+            reasons["no_list"].append(_show(key))
+            continue
+        used.add(key)
+        if len(lst) < k:
+            reasons["short_list"].append(f"{_show(key)} ({len(lst)} items)")
+            continue
+        unknown = [x for x in lst[:k] if x not in index]
+        if unknown:
+            reasons["unknown_items"].append(f"{_show(key)} ({', '.join(unknown[:3])})")
+            continue
+        if len(lst) > k:
+            reasons["truncated_to_k"].append(f"{_show(key)} ({len(lst)} items)")
+        if given.labels is not None:
+            grades = given.labels[key][:k]
+            ranked = sorted((i for i, g in enumerate(grades) if g > 0), key=lambda i: -grades[i])  # stable: list order
+            if not ranked:
+                reasons["no_positive"].append(_show(key))
+                continue
+            out.positives[row] = ([lst[i] for i in ranked], grades)
+        out.cands[row] = [index[x] for x in lst[:k]]
+        if given.labels is None and targets[row] not in out.cands[row]:
+            reasons["target_not_in_list"].append(_show(key))
+    if not used:
+        raise ValueError(
+            f"{given.source}: no candidate list matches a sample. Lists are keyed by {given.key}, "
+            f"e.g. {', '.join(_show(x) for x in list(given.lists)[:EXAMPLES_SHOWN])}; the samples' keys look like "
+            f"{', '.join(_show(x) for x in keys[:EXAMPLES_SHOWN])}. Key a list by sample_id (<user_id>:<n>), "
+            "request_id, user_id + timestamp or user_id + item_id of its target interaction (data_prep/README.md)"
+        )
+    unused = [_show(x) for x in given.lists if x not in used]
+    out.report = {
+        "key": given.key,
+        "lists": len(given.lists),
+        "lists_used": len(used),
+        "lists_matching_no_sample": len(unused),
+        **{reason: len(found) for reason, found in reasons.items()},
+        "examples": {
+            r: found[:EXAMPLES_SHOWN] for r, found in {**reasons, "lists_matching_no_sample": unused}.items() if found
+        },
+    }
+    return out
+
+
+def _show(key: Any) -> str:
+    return "(" + ", ".join(str(v) for v in key) + ")" if isinstance(key, tuple) else str(key)
 
 
 def _samples(
@@ -115,14 +254,16 @@ def _samples(
     sequences: dict[str, list[str]],
     item_ids: list[str],
     max_history: int,
-    k: int,
+    positives: Mapping[int, tuple[list[str], list[float]]],
 ) -> tuple[list[RerankSample], int]:
+    """One sample per example with K candidates; ``positives`` (labelled lists) replace the single target."""
     samples, short = [], 0
-    for ex, row in zip(examples, cands, strict=True):
+    for n, (ex, row) in enumerate(zip(examples, cands, strict=True)):
         if (row < 0).any():
             short += 1
             continue
         seq = sequences[ex.user_id]
+        targets, grades = positives.get(n, ([seq[ex.position]], None))
         samples.append(
             RerankSample(
                 sample_id=ex.sample_id,
@@ -130,7 +271,8 @@ def _samples(
                 split=ex.split,
                 history=seq[: ex.position][-max_history:],
                 candidates=[item_ids[i] for i in row],
-                targets=[seq[ex.position]],
+                targets=list(targets),
+                grades=None if grades is None else list(grades),
             )
         )
     return samples, short

@@ -184,9 +184,13 @@ def candidate_lists(
     seed: int = 0,
     ranker: type[TransitionPreranker] | type[PopularityRanker] = TransitionPreranker,
     progress: bool = False,
+    train_lengths: dict[str, int] | None = None,
 ) -> np.ndarray:
-    """Candidates (item indices, ``len(examples) x k``, -1 padded) under the no-leak rules above."""
-    train = {u: s[:-2] for u, s in sequences.items()}
+    """Candidates (item indices, ``len(examples) x k``, -1 padded) under the no-leak rules above.
+
+    ``train_lengths`` (a time split's training prefix per user) replaces leave-one-out's ``sequence[:-2]``.
+    """
+    train = {u: s[:-2] if train_lengths is None else s[: train_lengths[u]] for u, s in sequences.items()}
     users = sorted(sequences)
     fold_of = dict(zip(users, np.random.default_rng(seed).permutation(len(users)) % folds, strict=True))
     out = np.full((len(examples), k), -1, dtype=np.int64)

@@ -27,7 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from gr2_verl.io import write_parquet
+from gr2_verl.io import read_parquet, write_parquet
 from gr2_verl.types import GroundTruth, parse_ground_truth
 
 MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -126,11 +126,13 @@ def parse_rl_record(record: Mapping[str, Any], where: str, row_number: int) -> R
     shown = extra.get("shown_order")
     shown_order = tuple(range(k)) if shown is None else tuple(int(i) for i in shown)
     if sorted(shown_order) != list(range(k)):
-        raise ValueError(f"{where}: field 'extra_info.shown_order' must be a permutation of 0..{k - 1}")
+        raise ValueError(f"{where}: field 'extra_info.shown_order' is not a permutation of 0..{k - 1}")
     pop = extra.get("candidate_popularity")
     popularity = None if pop is None else tuple(int(p) for p in pop)
     if popularity is not None and len(popularity) != k:
-        raise ValueError(f"{where}: field 'extra_info.candidate_popularity' has {len(popularity)} values, need {k}")
+        n = len(popularity)
+        raise ValueError(f"{where}: field 'extra_info.candidate_popularity' has {n} entries; the ground truth has {k}")
+    _check_agreement(truth, extra, where)
     index = extra.get("index")
     return RLRow(
         index=row_number if index is None else int(index),
@@ -145,11 +147,33 @@ def parse_rl_record(record: Mapping[str, Any], where: str, row_number: int) -> R
     )
 
 
-def read_rl_table(path: str | Path) -> list[dict[str, Any]]:
-    """The records of an RL parquet; ValueError when it lacks a column of ``RL_SCHEMA``."""
-    import pyarrow.parquet as pq
+def _check_agreement(truth: GroundTruth, extra: Mapping[str, Any], where: str) -> None:
+    """ValueError where ``extra_info`` contradicts the ground truth (its K-long lists, the target flags).
 
-    table = pq.read_table(path)
+    Evaluation takes positions and popularity from ``extra_info``; a row whose two halves disagree would
+    score the wrong candidate without any error downstream.
+    """
+    ids = extra.get("candidate_item_ids")
+    if ids is not None and len(ids) != truth.k:
+        n, k = len(ids), truth.k
+        raise ValueError(f"{where}: field 'extra_info.candidate_item_ids' has {n} entries, the ground truth {k} items")
+    position = truth.candidates.index(truth.targets[0]) + 1 if truth.targets[0] in truth.candidates else 0
+    flag = extra.get("target_in_candidates")
+    if flag is not None and bool(flag) != (position > 0):
+        where_target = f"at position {position}" if position else "not among its candidates"
+        raise ValueError(
+            f"{where}: field 'extra_info.target_in_candidates' is {bool(flag)} but the ground truth's first target "
+            f"is {where_target}"
+        )
+    pos = extra.get("target_in_pos")
+    if pos is not None and int(pos) != position:
+        raise ValueError(
+            f"{where}: field 'extra_info.target_in_pos' is {pos}; the ground truth's first target is at {position}"
+        )
+
+
+def rl_records(table: pa.Table, path: str | Path) -> list[dict[str, Any]]:
+    """The records of an RL table read from ``path``; ValueError when it lacks a column of ``RL_SCHEMA``."""
     missing = [c for c in RL_COLUMNS if c not in table.column_names]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}")
@@ -174,7 +198,7 @@ def read_rl_rows(path: str | Path) -> list[RLRow]:
     """Read and check an RL parquet; the first bad row raises ValueError naming file, row and field."""
     rows: list[RLRow] = []
     seen: dict[Any, int] = {}
-    for i, record in enumerate(read_rl_table(path)):
+    for i, record in enumerate(rl_records(read_parquet(path), path)):
         where = f"{path}: row {i}"
         row = parse_rl_record(record, where, i)
         error = duplicate_error(row, seen, where, i)

@@ -185,11 +185,15 @@ class SidMap:
 
     @classmethod
     def load(cls, path: str) -> SidMap:
-        with open(path, encoding="utf-8") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: not valid JSON ({e})") from None
+        """Read a SID map JSON; errors name the file (missing, a folder, not UTF-8 JSON, bad fields)."""
+        from gr2_verl.io import input_file
+
+        try:
+            data = json.loads(input_file(path, "SID map JSON").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: not a SID map JSON file ({e})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a SID map JSON object, got {type(data).__name__}")
         return cls.from_json(data, where=str(path))
 
 

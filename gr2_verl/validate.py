@@ -25,16 +25,20 @@ class ValidationReport:
 
 def validate_rl_parquet(path: str | Path, max_errors: int = 20) -> ValidationReport:
     """Check every row with the one RL-row reader; the input order must also score as a valid, unchanged ranking."""
+    from gr2_verl.io import read_parquet
     from gr2_verl.outcome import judge
-    from gr2_verl.rl_row import duplicate_error, parse_rl_record, read_rl_table
+    from gr2_verl.rl_row import duplicate_error, parse_rl_record, rl_records
 
     report = ValidationReport(path=str(path))
+    table = read_parquet(path)  # an unreadable file is an input error, not a row report
     try:
-        records = read_rl_table(path)
+        records = rl_records(table, path)
     except ValueError as e:
         report.errors.append(str(e))
         return report
     report.rows = len(records)
+    if not records:
+        report.errors.append(f"{path}: 0 rows; an RL file with nothing to train or evaluate on")
     seen: dict = {}
     for i, record in enumerate(records):
         if len(report.errors) >= max_errors:

@@ -70,4 +70,5 @@ def test_cli_writes_report_and_plot(tmp_path, capsys):
     for name in ("lab.json", "lab.md", "lab.png"):
         assert (out / name).stat().st_size > 0 and f"wrote {out / name}" in printed
     assert "| identity_gated |" in (out / "lab.md").read_text()
-    assert main(["lab", "--variants", "nope", "--out", str(out)]) == 2
+    assert main(["lab", "--variants", "nope", "--out", str(out)]) == 1
+    assert "unknown reward variants ['nope']" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from gr2_verl.cli.main import main
 from gr2_verl.types import GroundTruth
@@ -52,3 +53,41 @@ def test_missing_columns(tmp_path):
     path = tmp_path / "x.parquet"
     pq.write_table(pa.Table.from_pylist([{"prompt": "p"}]), path)
     assert "missing columns" in validate_rl_parquet(path).errors[0]
+
+
+def test_zero_rows_fail(tmp_path, capsys):
+    path = tmp_path / "empty.parquet"
+    pq.write_table(pa.Table.from_pylist([row(GOOD_GT)]).slice(0, 0), path)  # schema, no rows
+    assert validate_rl_parquet(path).errors == [f"{path}: 0 rows; an RL file with nothing to train or evaluate on"]
+    assert main(["validate", str(path)]) == 1
+    assert "0 rows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        # each row's ground truth: candidates a, b, c; target b (position 2)
+        ({"target_in_candidates": False}, "'extra_info.target_in_candidates' is False but the ground truth's first "
+                                          "target is at position 2"),
+        ({"target_in_pos": 1}, "'extra_info.target_in_pos' is 1; the ground truth's first target is at 2"),
+        ({"candidate_item_ids": ["x", "y"]}, "'extra_info.candidate_item_ids' has 2 entries, the ground truth 3 items"),
+        ({"candidate_popularity": [1, 2, 3, 4]}, "'extra_info.candidate_popularity' has 4 entries"),
+        ({"shown_order": [0, 0, 1]}, "'extra_info.shown_order' is not a permutation of 0..2"),
+    ],
+)
+def test_extra_info_that_disagrees_with_the_ground_truth(tmp_path, extra, message):
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.Table.from_pylist([dict(row(GOOD_GT), extra_info={"index": 0, **extra})]), path)
+    errors = validate_rl_parquet(path).errors
+    assert len(errors) == 1 and errors[0].startswith(f"{path}: row 0: field ") and message in errors[0]
+
+
+def test_target_missing_while_flagged_in_candidates(tmp_path):
+    miss = GroundTruth(candidates=("a", "b", "c"), targets=("z",)).to_json()  # a pre-ranker miss
+    path = tmp_path / "x.parquet"
+    rows = [dict(row(miss), extra_info={"index": 0, "target_in_candidates": True}),
+            dict(row(miss), extra_info={"index": 1, "target_in_candidates": False, "target_in_pos": 0})]  # honest
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    errors = validate_rl_parquet(path).errors
+    assert errors == [f"{path}: row 0: field 'extra_info.target_in_candidates' is True but the ground truth's first "
+                      "target is not among its candidates"]

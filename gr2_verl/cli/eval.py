@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 EPILOG = """examples:
   gr2 eval --test data/ml-100k/rl/test.parquet --out runs/eval/baselines
@@ -32,15 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gr2_verl.evaluation import evaluate, load_generations, to_markdown
-    from gr2_verl.io import atomic_write_text
+    from gr2_verl.io import atomic_write_text, input_file, output_dir
     from gr2_verl.plots import eval_plots
     from gr2_verl.rl_row import read_rl_rows
 
+    out = output_dir(args.out)
     rows = read_rl_rows(args.test)
-    gens = load_generations(args.generations, rows) if args.generations else None
+    if not rows:
+        raise ValueError(f"{args.test}: 0 rows; nothing to evaluate")
+    gens = load_generations(input_file(args.generations, "generations"), rows) if args.generations else None
     result = evaluate(rows, gens, n_boot=args.bootstrap, seed=args.seed)
     result["inputs"] = {"test": str(args.test), "generations": args.generations}
-    out = Path(args.out)
     md = to_markdown(result)
     paths = [atomic_write_text(out / "eval.json", json.dumps(result, indent=2)), atomic_write_text(out / "eval.md", md)]
     paths += eval_plots(result, out)

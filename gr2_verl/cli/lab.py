@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -35,15 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gr2_verl.io import input_file, output_dir
     from gr2_verl.lab import LabConfig
     from gr2_verl.lab.runner import run_lab_folder
     from reward_fns import VARIANTS
 
     names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
     unknown = [n for n in names if n not in VARIANTS]
-    if unknown:  # a usage error, caught before any work
-        print(f"gr2 lab: error: unknown reward variants {unknown}; choose from {list(VARIANTS)}", file=sys.stderr)
-        return 2
+    if unknown:  # checked before any work
+        raise ValueError(f"--variants: unknown reward variants {unknown}; choose from {list(VARIANTS)}")
+    output_dir(args.out)
+    if args.data:
+        input_file(args.data, "RL parquet")
     start = time.perf_counter()
     config = LabConfig(steps=args.steps, signal=args.signal, seed=args.seed)
     result, paths = run_lab_folder(args.out, data=args.data, n_rows=args.rows, variants=names, config=config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 EPILOG = """examples:
   gr2 sid fit --items data/ml-100k/items.jsonl --out runs/sid/ml-100k
@@ -23,10 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="sid_command", required=True)
     fit = sub.add_parser("fit", help="item texts -> embeddings -> SID map + report", epilog=EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    fit.add_argument("--items", required=True, help="items.jsonl: one {item_id, title, categories} per line")
+    fit.add_argument("--items", required=True,
+                     help="catalogue (items.jsonl of `gr2 prepare`, or CSV/JSONL/parquet: item_id, title, categories)")
     fit.add_argument("--out", required=True, help="output folder")
-    fit.add_argument("--method", default="rqvae", choices=["rqvae", "rqkmeans"])
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--method", default="rqvae", choices=["rqvae", "rqkmeans"],
+                     help="rqvae: residual-quantised VAE (default); rqkmeans: residual k-means, no training")
+    fit.add_argument("--seed", type=int, default=0, help="seed of initialisation and training (default 0)")
     fit.add_argument("--embeddings", help="precomputed .npy, one row per item in items.jsonl order")
     fit.add_argument("--embed-model", help="sentence-transformers folder or name (default: bundled all-MiniLM-L6-v2)")
     fit.add_argument("--cache-dir", help="embedding cache folder (default: ~/.cache/gr2_verl/embeddings)")
@@ -46,7 +49,7 @@ def parse_options(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--set needs KEY=VALUE, got {pair!r}")
+            raise ValueError(f"--set needs KEY=VALUE, got {pair!r}")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -55,16 +58,21 @@ def parse_options(pairs: list[str]) -> dict:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    from gr2_verl.io import input_file, output_dir
     from gr2_verl.sid.outputs import fit_sid_folder
     from gr2_verl.sid.report import report_markdown
 
+    out = output_dir(args.out)  # before minutes of embedding and fitting
+    if args.embeddings:
+        input_file(args.embeddings, ".npy embeddings")
+    options = parse_options(args.set)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     report, paths = fit_sid_folder(
-        args.items, args.out, method=args.method, seed=args.seed, embeddings=args.embeddings,
-        embed_model=args.embed_model, cache_dir=args.cache_dir, options=parse_options(args.set),
+        args.items, out, method=args.method, seed=args.seed, embeddings=args.embeddings,
+        embed_model=args.embed_model, cache_dir=args.cache_dir, options=options,
     )
     print(f"{args.items}: {report['items']} items")
     print(report_markdown(report))
@@ -80,6 +88,8 @@ def run_report(args: argparse.Namespace) -> int:
     from gr2_verl.sid.report import code_report, report_markdown
     from gr2_verl.types import SidMap
 
+    if args.out and Path(args.out).is_dir():
+        raise IsADirectoryError(f"{args.out}: --out is a folder, expected a JSON file path")
     sid_map = SidMap.load(args.sid_map)
     codes = np.array(list(sid_map.codes.values()), dtype=np.int64).reshape(-1, sid_map.levels)
     report = {"method": args.sid_map, **code_report(codes, sid_map.codebook_size)}

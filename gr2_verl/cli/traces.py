@@ -34,15 +34,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N rows")
 
     g = p.add_argument_group("teacher")
-    g.add_argument("--backend", choices=("http", "vllm", "transformers"), required=True)
+    g.add_argument("--backend", choices=("http", "vllm", "transformers"), required=True,
+                   help="http: any OpenAI-compatible server; vllm: offline engine on this GPU; transformers: CPU/GPU")
     g.add_argument("--model", required=True, help="model name (http) or local model folder (vllm, transformers)")
     g.add_argument("--mode", choices=("rejection", "targeted"), default="rejection",
                    help="rejection: answer hidden (GR2's choice); targeted: target revealed (ablation)")
     g.add_argument("--hints-file", default=None, help="text file of domain-knowledge hints added to every prompt")
-    g.add_argument("--temperature", type=float, default=0.8)
-    g.add_argument("--top-p", type=float, default=0.95)
-    g.add_argument("--max-tokens", type=int, default=2048)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default %(default)s)")
+    g.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (default %(default)s)")
+    g.add_argument("--max-tokens", type=int, default=2048, help="completion tokens per attempt (default %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="base of the per-(sample, attempt) sampling seeds (default 0)")
 
     g = p.add_argument_group("rejection sampling")
     g.add_argument("--attempts", type=int, default=4, help="attempts per sample at most (GR2's N; open)")
@@ -54,11 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="samples per wave: a few times --concurrency (http) or as large as memory allows (vllm)")
 
     g = p.add_argument_group("http backend")
-    g.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
+    g.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="server URL up to /v1 (default %(default)s)")
     g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
     g.add_argument("--concurrency", type=int, default=16, help="requests in flight at most")
     g.add_argument("--timeout", type=float, default=300.0, help="seconds per try")
-    g.add_argument("--max-retries", type=int, default=4)
+    g.add_argument("--max-retries", type=int, default=4,
+                   help="retries of a try that timed out, failed to connect or got 429 or 5xx (default %(default)s)")
     g.add_argument("--backoff", type=float, default=2.0, help="first retry delay in seconds, doubling after")
     g.add_argument("--extra-body", default=None, help="JSON merged into every request body")
 
@@ -87,14 +89,16 @@ def _backend(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from gr2_verl.io import input_file, output_dir, read_text
     from gr2_verl.llm.backend import Sampling
     from gr2_verl.traces.acceptance import AcceptRule
     from gr2_verl.traces.sampler import TraceConfig, run_traces
 
+    output_dir(args.out)
+    input_file(args.rl, "RL parquet")
     hints = None
     if args.hints_file:
-        with open(args.hints_file, encoding="utf-8") as f:
-            hints = f.read()
+        hints = read_text(args.hints_file, "hints text")
     config = TraceConfig(
         mode=args.mode,
         rule=AcceptRule(kind=args.accept, reward=args.reward, min_reward=args.min_reward),
@@ -121,4 +125,23 @@ def run(args: argparse.Namespace) -> int:
     )
     for path in result.paths.values():
         print(f"wrote {path}")
+    if s["samples_accepted"] == 0:
+        raise ValueError(f"accepted no trace; {_why_none(result.paths['attempts.jsonl'], s, args)}")
     return 0
+
+
+def _why_none(attempts_path: str, summary: dict, args: argparse.Namespace) -> str:
+    """The cause of an empty run, from the attempt log: every request failed (which error), or no answer passed."""
+    from collections import Counter
+
+    from gr2_verl.io import read_jsonl
+
+    if summary["samples_attempted"] == 0:
+        return f"{args.rl} has no row whose target is among its candidates (rows selected: {summary['rows_selected']})"
+    errors = Counter(r["error"] for _, r in read_jsonl(attempts_path) if r.get("error"))
+    if summary["failed_requests"] == summary["attempts_total"]:
+        error, n = errors.most_common(1)[0]
+        where = f" at {args.base_url}" if args.backend == "http" else ""
+        return f"all {summary['attempts_total']} requests to the teacher{where} failed ({n}x '{error}'); is it running?"
+    return (f"{summary['attempts_total']} answers, none passed --accept {args.accept} "
+            f"(parser statuses {summary['status_counts']}); see {attempts_path}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 EPILOG = """examples:
   gr2 vocab extend --model models/Qwen3-8B --sids runs/sid/ml-100k/sid_map.json --out models/qwen3-8b-sid
@@ -26,14 +27,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ext.add_argument("--init", default="mean", choices=["mean", "pieces"],
                      help="new rows: mean of existing rows + noise, or mean of the token text's pieces")
     ext.add_argument("--noise-std", type=float, default=0.02, help="noise scale for --init mean, times per-dim std")
-    ext.add_argument("--seed", type=int, default=0)
+    ext.add_argument("--seed", type=int, default=0, help="seed of the --init noise (default 0)")
     ext.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from gr2_verl.io import output_dir
     from gr2_verl.types import SidMap
     from gr2_verl.vocab import extend_vocabulary
 
+    model = Path(args.model)
+    if not (model / "config.json").is_file():
+        raise FileNotFoundError(f"{model}: not a Hugging Face model folder (expected {model / 'config.json'})")
+    if output_dir(args.out).resolve() == model.resolve():
+        raise ValueError(f"{args.out}: --out is the --model folder; write the extended model elsewhere")
     sid_map = SidMap.load(args.sids)
     summary = extend_vocabulary(args.model, sid_map, args.out, init=args.init, seed=args.seed, noise_std=args.noise_std)
     print(f"added {summary['tokens_added']} of {summary['tokens_requested']} SID tokens "

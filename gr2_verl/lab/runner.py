@@ -22,6 +22,8 @@ def lab_rows(data: str | None, n_rows: int, seed: int) -> list[RLRow]:
 
     if data:
         rows = read_rl_rows(data)
+        if not rows:
+            raise ValueError(f"{data}: 0 rows; nothing to train on")
         return random.Random(seed).sample(rows, min(n_rows, len(rows)))
     return [parse_rl_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(n_rows, seed=seed))]
 

@@ -74,7 +74,12 @@ def embed_texts(
 
 def load_embeddings(path: str | os.PathLike, rows: int) -> np.ndarray:
     """A precomputed ``.npy`` of shape ``[rows, dim]`` (one row per item, in item order), as float32."""
-    emb = np.load(path)
+    from gr2_verl.io import input_file
+
+    try:
+        emb = np.load(input_file(path, ".npy embeddings"), allow_pickle=False)
+    except (ValueError, EOFError) as e:  # truncated, pickled or not an .npy file at all
+        raise ValueError(f"{path}: not a readable .npy array ({e})") from None
     if emb.ndim != 2 or emb.shape[0] != rows:
         raise ValueError(f"{path}: embeddings have shape {emb.shape}, need [{rows}, dim] (one row per item)")
     if not np.isfinite(emb).all():

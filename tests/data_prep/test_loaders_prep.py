@@ -61,25 +61,29 @@ META = [
     "'categories': [['Beauty', 'Hair Care', 'Shampoos'], ['Beauty']], 'brand': 'Rosa'}",
     "{'asin': 'B002', 'categories': [['Beauty', 'Hair Care', 'Conditioners']], 'description': \"It's soft\"}",
     "{'asin': 'B999', 'title': 'Never reviewed', 'categories': [['Beauty']]}",
+    "{'asin': 'B004', 'title': 'Salt &amp; Pepper &quot;Duo&quot;', 'brand': 'M&amp;S', "
+    "'categories': [['Beauty', 'Bath &amp; Body']]}",  # HTML entities, as in the 2014 meta files
 ]
 
 
 def test_amazon_reads_reviews_and_python_literal_meta(tmp_path):
     reviews, meta = (tmp_path / n for n in amazon.file_names("Beauty"))
-    rows = [dict(REVIEW), dict(REVIEW, asin="B002", unixReviewTime=1390000100), dict(REVIEW, asin="B003")]
+    rows = [dict(REVIEW), dict(REVIEW, asin="B002", unixReviewTime=1390000100), dict(REVIEW, asin="B003"),
+            dict(REVIEW, asin="B004")]
     _gz(reviews, [json.dumps(r) for r in rows])
     _gz(meta, META)
     log, items = amazon.load(reviews, meta)
     assert log.to_dict("list") == {
-        "user_id": ["A1"] * 3,
-        "item_id": ["B001", "B002", "B003"],
-        "timestamp": [1390000000, 1390000100, 1390000000],
+        "user_id": ["A1"] * 4,
+        "item_id": ["B001", "B002", "B003", "B004"],
+        "timestamp": [1390000000, 1390000100, 1390000000, 1390000000],
     }
     assert items["B001"].title == "Rose Shampoo [Rosa]"
     assert items["B001"].categories == ("Beauty", "Hair Care", "Shampoos")
     assert items["B002"].title == "B002"  # no title in meta: the asin stands in
     assert items["B003"].title == "B003" and items["B003"].categories == ()  # reviewed, absent from meta
     assert "B999" not in items  # never reviewed: not loaded
+    assert items["B004"].text() == 'Salt & Pepper "Duo" [M&S] | Beauty, Bath & Body'  # entities unescaped
 
 
 @pytest.mark.parametrize(
@@ -121,7 +125,8 @@ def test_custom_formats_agree(tmp_path):
         items["a"].categories == ("Fruit", "Red") and items["b"].title == "Banana, ripe" and items["b"].categories == ()
     )
     (tmp_path / "c.jsonl").write_text('{"sample_id": "u1:1", "candidates": ["a", "b"]}\n')
-    assert custom.load_candidates(tmp_path / "c.jsonl") == {"u1:1": ["a", "b"]}
+    given = custom.load_candidates(tmp_path / "c.jsonl")
+    assert (given.key, given.lists, given.labels) == ("sample_id", {"u1:1": ["a", "b"]}, None)
 
 
 @pytest.mark.parametrize(

@@ -56,8 +56,8 @@ def test_fit_sid_map_checks_embedding_rows():
     "line, message",
     [
         ('{"item_id": "1", "title": "A"', "not valid JSON"),  # truncated row
-        ('{"item_id": "1"}', "missing field 'title'"),
-        ('{"item_id": "1", "title": "A", "categories": "Drama"}', "list of strings"),  # string, not list
+        ('{"item_id": "1"}', "field 'title' is missing"),
+        ('{"item_id": "1", "title": "A", "categories": 5}', "field 'categories' must be a list"),  # a number
         ('["1", "A"]', "expected a JSON object"),
     ],
 )
@@ -71,7 +71,7 @@ def test_bad_items_file_names_line_and_field(tmp_path, line, message):
 def test_duplicate_item_id_is_an_error(tmp_path):
     path = tmp_path / "items.jsonl"
     path.write_text('{"item_id": "7", "title": "a"}\n{"item_id": "7", "title": "b"}\n')
-    with pytest.raises(ValueError, match="items.jsonl: line 2: duplicate item_id '7'"):
+    with pytest.raises(ValueError, match="items.jsonl: line 2: field 'item_id': '7' appears twice"):
         read_item_texts(str(path))
 
 

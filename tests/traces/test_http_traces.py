@@ -140,6 +140,22 @@ def test_unreachable_server_records_errors(rl_parquet, tmp_path):
     assert _attempts(result.paths["attempts.jsonl"])[0]["error"].startswith("request error: ConnectError")
 
 
+def test_cli_fails_naming_a_dead_server(rl_parquet, tmp_path, capsys):
+    from gr2_verl.cli.main import main
+
+    rl = rl_parquet([2, 3])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/v1"
+    code = main(["traces", "--rl", str(rl), "--out", str(tmp_path / "out"), "--backend", "http", "--model", "t",
+                 "--base-url", base, "--attempts", "2", "--max-retries", "0", "--timeout", "0.5"])  # fmt: skip
+    assert code == 1  # "accepted 0/2" with exit 0 used to hide a server that was never up
+    error = capsys.readouterr().err.splitlines()[-1]  # after the progress bar
+    assert error.startswith("gr2 traces: error: accepted no trace; all 4 requests to the teacher at " + base)
+    assert "ConnectError" in error
+
+
 RESUME_POSITIONS = [3, 2, 5, 4, 6, 2, 3, 8, 2, 4, 5, 3]
 RESUME_SCRIPT = {
     "s1": [["wrong"], ["right"]],
