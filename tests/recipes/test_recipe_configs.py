@@ -66,15 +66,17 @@ def test_dapo_effective_values(preset):
 
     algo = omega_conf_to_dataclass(config.algorithm, AlgoConfig)
     assert algo.adv_estimator == "grpo" and not algo.use_kl_in_reward
-    # "reward" is FILTER_GROUPS_REWARD_METRIC of veRL's V1 replay buffer: filter on the canonical reward
-    # (that module needs the GPU-only transfer_queue package, so the name is written out here).
-    assert algo.filter_groups.enable and algo.filter_groups.metric == "reward"
+    # "score" is our reward function's unshaped score; veRL's "reward" would include the length penalty.
+    assert algo.filter_groups.enable and algo.filter_groups.metric == "score"
+    assert algo.filter_groups.max_num_gen_batches == 4
 
     actor = omega_conf_to_dataclass(config.actor_rollout_ref.actor)
     assert (actor.clip_ratio_low, actor.clip_ratio_high, actor.clip_ratio_c) == (0.2, 0.28, 10.0)
     assert actor.loss_agg_mode == "token-mean" and not actor.use_kl_loss
     assert actor.optim.lr == 5e-7
     assert "hf_model" in actor.checkpoint.save_contents
+    assert actor.strategy == "fsdp2" and actor.fsdp_config.strategy == "fsdp2"  # as in SFT
+    assert config.trainer.max_actor_ckpt_to_keep == 2
 
     rollout = config.actor_rollout_ref.rollout
     assert rollout.name == "vllm" and rollout.n == 8
@@ -118,12 +120,13 @@ def test_custom_reward_resolves_through_verl_to_our_function():
 def test_dapo_reward_manager_applies_overlong_shaping(qwen_tokenizer):
     """veRL's own dapo manager, built from our config, scores a real decoded answer and shapes length."""
     from verl import DataProto
-    from verl.experimental.reward_loop.reward_manager.dapo import DAPORewardManager
     from verl.trainer.ppo.reward import get_custom_reward_fn, resolve_reward_manager_cls
 
+    from gr2_verl.verl_ext.reward_manager import GR2DAPORewardManager
+
     config = _compose("dapo")
-    assert resolve_reward_manager_cls(config) is DAPORewardManager
-    manager = DAPORewardManager(config, qwen_tokenizer, get_custom_reward_fn(config))
+    assert resolve_reward_manager_cls(config) is GR2DAPORewardManager
+    manager = GR2DAPORewardManager(config, qwen_tokenizer, get_custom_reward_fn(config))
 
     answer_ids = qwen_tokenizer(_answer([2, 0, 1, 3, 4, 5, 6, 7, 8, 9]))["input_ids"]
     max_len = config.data.max_response_length
@@ -152,6 +155,23 @@ def test_dapo_reward_manager_applies_overlong_shaping(qwen_tokenizer):
     long = score(896)
     assert long["reward_extra_info"]["overlong_reward"] == pytest.approx(-0.5)
     assert long["reward_score"] == pytest.approx(0.4 - 0.5)
+
+
+def test_dapo_runs_v1_sync_with_our_sampler():
+    """The keys main_ppo's V1 trainer reads to build its replay buffer resolve to GR2ReplayBuffer, which
+    receives the filtering settings (veRL passes a custom sampler none of them)."""
+    from verl.utils.import_utils import load_extern_type
+
+    from gr2_verl.verl_ext.sampler import GR2ReplayBuffer
+
+    config = _compose("dapo", ["data.train_batch_size=32"])
+    OmegaConf.resolve(config)  # main_ppo resolves before building the trainer
+    assert config.trainer.use_v1 and config.trainer.v1.trainer_mode == "sync"
+    sampler = config.trainer.v1.sampler
+    assert load_extern_type(sampler.custom_sampler.path, sampler.custom_sampler.name) is GR2ReplayBuffer
+    kw = sampler.sampler_kwargs
+    assert (kw.filter_enable, kw.filter_metric, kw.max_num_gen_batches) == (True, "score", 4)
+    assert (kw.train_batch_size, kw.max_inflight_gen_batches, kw.identity_guard_threshold) == (32, 2, None)
 
 
 def test_no_legacy_reward_keys_anywhere():
@@ -209,7 +229,7 @@ def test_eval_generates_with_the_dapo_decoding_on_the_test_split(tmp_path):
     _validate(config)
     assert config.data.val_files == "d/rl/test.parquet" and config.trainer.val_only
     assert config.trainer.validation_data_dir == str(tmp_path / "ev" / "generations")
-    assert not config.actor_rollout_ref.rollout.val_kwargs.do_sample
+    assert config.actor_rollout_ref.rollout.val_kwargs.temperature == 0  # what makes V1 decode greedily
     scored = (tmp_path / "gr2_argv").read_text().split("\0")[:-1]
     assert scored[0] == "eval" and str(tmp_path / "ev" / "generations" / "0.jsonl") in scored
     assert "d/rl/test.parquet" in scored
@@ -224,7 +244,7 @@ def test_main_ppo_cfg_job_composes_dapo_sh(tmp_path):
         ["bash", str(RECIPES / "dapo.sh"), "--cfg", "job"], check=True, env=env, capture_output=True, text=True
     ).stdout
     job = OmegaConf.create("\n".join(line for line in out.splitlines() if not line.startswith("+ ")))
-    assert job.reward.reward_manager.name == "dapo"
+    assert job.reward.reward_manager.name == "GR2DAPORewardManager"
     assert job.reward.custom_reward_function.name == "conditional_format"
     assert job.reward.reward_kwargs.overlong_buffer_cfg.enable
     assert job.actor_rollout_ref.actor.clip_ratio_high == 0.28
