@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 EPILOG = """examples:
@@ -35,8 +36,12 @@ def run(args: argparse.Namespace) -> int:
     from gr2_verl.io import atomic_write_text
     from gr2_verl.plots import eval_plots
 
-    rows = load_rl_rows(args.test)
-    gens = load_generations(args.generations, rows) if args.generations else None
+    try:
+        rows = load_rl_rows(args.test)
+        gens = load_generations(args.generations, rows) if args.generations else None
+    except (ValueError, FileNotFoundError) as e:  # bad input files: the message names file, row and field
+        print(f"gr2 eval: {e}", file=sys.stderr)
+        return 2
     result = evaluate(rows, gens, n_boot=args.bootstrap, seed=args.seed)
     result["inputs"] = {"test": str(args.test), "generations": args.generations}
     out = Path(args.out)
