@@ -17,6 +17,17 @@ OUT="${OUT:-runs/gr2/eval}"
 # GPUs on this node (default: what the preset is sized for).
 if [[ "$PRESET" == "qwen3_8b" ]]; then NGPUS="${NGPUS:-8}"; else NGPUS="${NGPUS:-1}"; fi
 TEST="$DATA_DIR/rl/test.parquet"
+# Prompt budget: the longest prompt `gr2 prepare` counted (summary.json, SID tokens added) plus 10%,
+# rounded up to 128 tokens (default: dapo.yaml's). veRL drops a longer prompt (never truncates it) and
+# `gr2 eval` then refuses to score a test split with a row missing.
+MAX_PROMPT="${MAX_PROMPT:-}"
+if [[ -z "$MAX_PROMPT" && -f "$DATA_DIR/summary.json" ]]; then
+  MAX_PROMPT="$(python3 -c '
+import json, math, sys
+stats = json.load(open(sys.argv[1])).get("prompt_tokens") or {}
+longest = max((s.get("with_sid_tokens", {}).get("max", 0) for s in stats.values()), default=0)
+print(math.ceil(longest * 1.1 / 128) * 128 if longest else "")' "$DATA_DIR/summary.json")"
+fi
 
 gen=(python -m verl.trainer.main_ppo
   --config-path "$HERE/configs" --config-name dapo
@@ -25,6 +36,7 @@ gen=(python -m verl.trainer.main_ppo
   "data.train_files=$TEST"
   "data.val_files=$TEST"
   "trainer.n_gpus_per_node=$NGPUS"
+  ${MAX_PROMPT:+"data.max_prompt_length=$MAX_PROMPT"}
   trainer.val_only=true
   trainer.val_before_train=true
   trainer.resume_mode=disable

@@ -235,6 +235,18 @@ def test_eval_generates_with_the_dapo_decoding_on_the_test_split(tmp_path):
     assert "d/rl/test.parquet" in scored
 
 
+def test_eval_sizes_the_prompt_budget_from_the_data(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    stats = {"test": {"with_sid_tokens": {"max": 1900}}, "train": {"with_sid_tokens": {"max": 2400}}}
+    (data / "summary.json").write_text(json.dumps({"prompt_tokens": stats}))
+    argv = _argv_of(RECIPES / "eval.sh", tmp_path, {"MODEL": "m", "PRESET": "qwen3_1p7b", "DATA_DIR": str(data)})
+    config = _compose("dapo", argv[argv.index("--config-name") + 2 :])
+    _validate(config)
+    assert config.data.max_prompt_length == 2688  # 2400 x 1.1 = 2640, rounded up to 128
+    assert config.data.filter_overlong_prompts  # veRL drops, never truncates; gr2 eval refuses the gap
+
+
 def test_main_ppo_cfg_job_composes_dapo_sh(tmp_path):
     """The real CLI path: dapo.sh -> python -m verl.trainer.main_ppo ... --cfg job (prints, never trains)."""
     # The scripts call `python`: make it this interpreter (the one with veRL and reward_fns installed).
