@@ -21,7 +21,6 @@ cmd=(torchrun --standalone --nnodes=1 --nproc_per_node="$NGPUS" -m verl.trainer.
   "sft_model=$PRESET"
   "model.path=$MODEL"
   "data.train_files=$DATA_DIR/sft/midtrain.parquet"
-  "trainer.n_gpus_per_node=$NGPUS"
   ${OUT:+"trainer.default_local_dir=$OUT"}
   "$@")
 echo "+ ${cmd[*]}"

@@ -9,8 +9,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PRESET="${PRESET:-qwen3_8b}"
 # The mid-trained model: midtrain_sft.sh's HF export.
 MODEL="${MODEL:?set MODEL to the mid-training HF export, e.g. runs/gr2/gr2_midtrain/global_step_N/huggingface}"
-# The kept traces: OUT/sft.parquet of `gr2 traces --out OUT`.
-TRACES="${TRACES:-data/beauty/traces/sft.parquet}"
+# The kept traces: OUT/sft.parquet of `gr2 traces --out OUT` (default: under DATA_DIR, as run_all.sh).
+TRACES="${TRACES:-${DATA_DIR:-data/beauty}/traces/sft.parquet}"
 # Checkpoints (default: runs/gr2/<run name>); HF export in $OUT/global_step_N/huggingface.
 OUT="${OUT:-}"
 # GPUs on this node (default: what the preset is sized for).
@@ -21,7 +21,6 @@ cmd=(torchrun --standalone --nnodes=1 --nproc_per_node="$NGPUS" -m verl.trainer.
   "sft_model=$PRESET"
   "model.path=$MODEL"
   "data.train_files=$TRACES"
-  "trainer.n_gpus_per_node=$NGPUS"
   ${OUT:+"trainer.default_local_dir=$OUT"}
   "$@")
 echo "+ ${cmd[*]}"

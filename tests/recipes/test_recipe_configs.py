@@ -91,7 +91,8 @@ def test_sft_effective_values(name, preset, tiny_qwen_dir):
     from verl.utils.config import omega_conf_to_dataclass
 
     config = _compose(name, [f"sft_model={preset}", f"model.path={tiny_qwen_dir}"])
-    assert config.trainer.n_gpus_per_node == (8 if preset == "qwen3_8b" else 1)
+    assert config.data.enable_thinking_default is None  # veRL's `none` is the truthy string "none"
+    assert config.trainer.max_ckpt_to_keep == 2
     assert config.engine.strategy == "fsdp2"
     assert config.trainer.default_local_dir == f"runs/gr2/{config.trainer.experiment_name}"  # git-ignored
     assert "hf_model" in omega_conf_to_dataclass(config.checkpoint).save_contents
