@@ -293,3 +293,22 @@ def test_sft_dataset_trains_on_every_answer_token(config_name, rows, template, t
         item = dataset[i]
         trained = tokenizer.decode(item["input_ids"][item["loss_mask"].bool()])
         assert trained == row["messages"][-1]["content"] + "<|im_end|>\n"
+
+
+def test_reasoning_sft_rejects_an_over_long_trace_when_the_dataset_is_built(trace_rows, tiny_qwen_dir, tmp_path):
+    """veRL's own builder (create_sft_dataset) loads our class from the recipe and checks every row up front."""
+    from verl.trainer.sft_trainer import create_sft_dataset
+    from verl.utils.config import omega_conf_to_dataclass
+
+    from gr2_verl.verl_ext.sft_dataset import LengthCheckedSFTDataset
+
+    long_row = {"messages": [*trace_rows[0]["messages"][:-1], {"role": "assistant", "content": "word " * 5000}]}
+    path = tmp_path / "rows.parquet"
+    pd.DataFrame([*trace_rows, long_row]).to_parquet(path)
+    config = _compose("sft_reasoning", [f"model.path={tiny_qwen_dir}"])
+    tokenizer = omega_conf_to_dataclass(config.model).tokenizer
+    n = len(trace_rows)
+    with pytest.raises(ValueError, match=rf"1 of {n + 1} SFT rows .*max_length=4096.*\[{n}\]"):
+        create_sft_dataset(str(path), config.data, tokenizer, processor=None)
+    pd.DataFrame(trace_rows).to_parquet(path)
+    assert isinstance(create_sft_dataset(str(path), config.data, tokenizer, processor=None), LengthCheckedSFTDataset)
