@@ -21,7 +21,8 @@ class RankingOutcome:
     """A parsed answer against its ground truth.
 
     ``target_in_pos``/``target_out_pos`` are the first target's 1-based positions in the input and
-    output (0: absent, or output invalid). ``r_rank`` is the rank promotion
+    output (0: absent, or output invalid); ``top1_in_pos`` is the input position of the answer's first
+    item (0 for an invalid output). ``r_rank`` is the rank promotion
     ``mean over in-list targets of (r_D - r_o) / K``, 0 for an invalid output.
     """
 
@@ -32,6 +33,7 @@ class RankingOutcome:
     r_rank: float
     is_identity: bool
     kendall_tau: float
+    top1_in_pos: int = 0
 
     @property
     def valid(self) -> bool:
@@ -56,6 +58,7 @@ class RankingOutcome:
             "target_out_pos": int(self.target_out_pos),
             "is_identity": 1.0 if self.is_identity else 0.0,
             "kendall_tau": float(self.kendall_tau),
+            "top1_in_pos": int(self.top1_in_pos),
         }
 
 
@@ -82,4 +85,5 @@ def judge(solution_str: object, ground_truth: str | Mapping[str, Any]) -> Rankin
         r_rank=r_rank,
         is_identity=is_identity(order, candidates),
         kendall_tau=kendall_tau(order, candidates),
+        top1_in_pos=rank_of(order[0], candidates) if order else 0,
     )

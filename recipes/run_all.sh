@@ -21,8 +21,9 @@ RUNS="${RUNS:-runs/gr2}"
 # The HF export of the latest checkpoint under a stage's folder ($2: "" for SFT, "actor" for RL).
 latest_hf() { echo "$1/global_step_$(cat "$1/latest_checkpointed_iteration.txt")/${2:+$2/}huggingface"; }
 
-MODEL="$BASE_MODEL" OUT="$RUNS/midtrain" "$HERE/midtrain_sft.sh" "$@"
-MODEL="$(latest_hf "$RUNS/midtrain")" OUT="$RUNS/reasoning_sft" "$HERE/reasoning_sft.sh" "$@"
-MODEL="$(latest_hf "$RUNS/reasoning_sft")" OUT="$RUNS/dapo" "$HERE/dapo.sh" "$@"
-MODEL="$(latest_hf "$RUNS/dapo" actor)" OUT="$RUNS/eval" "$HERE/eval.sh" "$@"
+# Stage folders carry the run names the stand-alone scripts use (runs/gr2/gr2_midtrain, ...).
+MODEL="$BASE_MODEL" OUT="$RUNS/gr2_midtrain" "$HERE/midtrain_sft.sh" "$@"
+MODEL="$(latest_hf "$RUNS/gr2_midtrain")" OUT="$RUNS/gr2_reasoning_sft" "$HERE/reasoning_sft.sh" "$@"
+MODEL="$(latest_hf "$RUNS/gr2_reasoning_sft")" OUT="$RUNS/gr2_dapo" "$HERE/dapo.sh" "$@"
+MODEL="$(latest_hf "$RUNS/gr2_dapo" actor)" OUT="$RUNS/eval" "$HERE/eval.sh" "$@"
 echo "+ done: report in $RUNS/eval"

@@ -147,6 +147,50 @@ def test_generation_errors_name_file_and_line(tmp_path, line, message):
     assert str(gens) in str(err.value)
 
 
+def _twin_rows(tmp_path):
+    """Test rows 0 and 1 with the same candidates and target (same ``gts``), as real data can have."""
+    records = synthetic_rl_records(3, seed=4)
+    records[1]["reward_model"] = dict(records[0]["reward_model"])
+    records[1]["extra_info"] = {**records[1]["extra_info"], "shown_order": records[0]["extra_info"]["shown_order"]}
+    return read_rl_rows(write_rl_parquet(records, tmp_path / "test.parquet"))
+
+
+def _dump(path, rows, answers, with_index=True):
+    with open(path, "w") as f:  # veRL's _write_generations fields plus our reward manager's row_index
+        for r, text in zip(rows, answers, strict=True):
+            line = {"input": "p", "output": text, "gts": r.ground_truth, "score": 0.0, "step": 0}
+            f.write(json.dumps({**line, "row_index": r.index} if with_index else line) + "\n")
+    return path
+
+
+def test_twin_rows_pair_by_row_index_and_gts_alone_is_refused(tmp_path):
+    rows = _twin_rows(tmp_path)
+    assert rows[0].ground_truth == rows[1].ground_truth
+    answers = [_answer(rows[0].truth.candidates), "no answer", _answer(rows[2].truth.candidates)]
+    gens = load_generations(_dump(tmp_path / "0.jsonl", rows, answers), rows)
+    assert [(g.index, g.text) for g in gens] == [(r.index, a) for r, a in zip(rows, answers, strict=True)]
+    with pytest.raises(ValueError, match="1 test rows share their ground truth"):  # used to collapse silently
+        load_generations(_dump(tmp_path / "1.jsonl", rows, answers, with_index=False), rows)
+
+
+def test_a_test_row_without_generation_is_refused(tmp_path):
+    # veRL's filter_overlong_prompts dropped row 2: evaluating the other two would be a silent subset
+    rows = _twin_rows(tmp_path)
+    dump = _dump(tmp_path / "0.jsonl", rows[:2], ["a", "b"])
+    with pytest.raises(ValueError, match=r"1 of 3 test rows have no generation \(first: \[2\]\).*max_prompt_length"):
+        load_generations(dump, rows)
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
+    from gr2_verl.cli.main import main
+
+    rows = _twin_rows(tmp_path)
+    dump = _dump(tmp_path / "0.jsonl", rows[:2], ["a", "b"])
+    assert main(["eval", "--test", str(tmp_path / "test.parquet"), "--generations", str(dump)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gr2 eval: ") and "no generation" in err and "Traceback" not in err
+
+
 def test_bad_ground_truth_names_row(tmp_path):
     records = synthetic_rl_records(3)
     records[2]["reward_model"]["ground_truth"] = json.dumps({"candidates": ["a", "a"], "targets": ["a"]})

@@ -50,11 +50,13 @@ def test_run_all_chains_the_latest_exports(tmp_path):
     assert "--config-name sft_midtrain" in midtrain and "model.path=base/sid-model" in midtrain
     assert "data.train_files=d/sft/midtrain.parquet" in midtrain
     assert "--config-name sft_reasoning" in reasoning
-    assert f"model.path={runs}/midtrain/global_step_7/huggingface" in reasoning
+    assert f"model.path={runs}/gr2_midtrain/global_step_7/huggingface" in reasoning
     assert "data.train_files=d/traces/sft.parquet" in reasoning
-    assert f"actor_rollout_ref.model.path={runs}/reasoning_sft/global_step_7/huggingface" in dapo
-    assert f"actor_rollout_ref.model.path={runs}/dapo/global_step_7/actor/huggingface" in generate
+    assert f"actor_rollout_ref.model.path={runs}/gr2_reasoning_sft/global_step_7/huggingface" in dapo
+    assert f"actor_rollout_ref.model.path={runs}/gr2_dapo/global_step_7/actor/huggingface" in generate
     assert "trainer.val_only=true" in generate and "data.val_files=d/rl/test.parquet" in generate
+    # the same folders as each script's own default (runs/gr2/<experiment_name>)
+    assert f"trainer.default_local_dir={runs}/gr2_dapo" in dapo
     assert score.startswith(f"gr2 eval --generations {runs}/eval/generations/0.jsonl --test d/rl/test.parquet")
     # Extra arguments reach every veRL stage.
     assert all(c.endswith("trainer.logger=[console]") for c in calls[:4])

@@ -35,6 +35,7 @@ KEY_TYPES = {
     "target_out_pos": int,
     "is_identity": float,
     "kendall_tau": float,
+    "top1_in_pos": int,
 }
 
 # answers built from the candidate ids, so the strategies reach the interesting statuses
