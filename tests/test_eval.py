@@ -151,7 +151,8 @@ def _twin_rows(tmp_path):
     """Test rows 0 and 1 with the same candidates and target (same ``gts``), as real data can have."""
     records = synthetic_rl_records(3, seed=4)
     records[1]["reward_model"] = dict(records[0]["reward_model"])
-    records[1]["extra_info"] = {**records[1]["extra_info"], "shown_order": records[0]["extra_info"]["shown_order"]}
+    same = ("shown_order", "target_in_pos", "target_in_candidates")  # extra_info must agree with the ground truth
+    records[1]["extra_info"] = {**records[1]["extra_info"], **{k: records[0]["extra_info"][k] for k in same}}
     return read_rl_rows(write_rl_parquet(records, tmp_path / "test.parquet"))
 
 
@@ -186,7 +187,7 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
 
     rows = _twin_rows(tmp_path)
     dump = _dump(tmp_path / "0.jsonl", rows[:2], ["a", "b"])
-    assert main(["eval", "--test", str(tmp_path / "test.parquet"), "--generations", str(dump)]) == 2
+    assert main(["eval", "--test", str(tmp_path / "test.parquet"), "--generations", str(dump)]) == 1  # the one error path of cli/main.py
     err = capsys.readouterr().err
     assert err.startswith("gr2 eval: ") and "no generation" in err and "Traceback" not in err
 

@@ -135,7 +135,7 @@ def ray_tmp():
 def test_dapo_sh_trains_two_real_steps_on_cpu(tmp_path, rl_rows, small_vocab_model, ray_tmp):
     from transformers import AutoModelForCausalLM
 
-    from gr2_verl.lab.synthetic import write_rl_parquet
+    from gr2_verl.rl_row import write_rl_parquet
 
     data = tmp_path / "data"
     write_rl_parquet(rl_rows[:32], data / "rl" / "train.parquet")
