@@ -187,7 +187,8 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
 
     rows = _twin_rows(tmp_path)
     dump = _dump(tmp_path / "0.jsonl", rows[:2], ["a", "b"])
-    assert main(["eval", "--test", str(tmp_path / "test.parquet"), "--generations", str(dump)]) == 1  # the one error path of cli/main.py
+    # exit 1: the one error path of cli/main.py
+    assert main(["eval", "--test", str(tmp_path / "test.parquet"), "--generations", str(dump)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("gr2 eval: ") and "no generation" in err and "Traceback" not in err
 
