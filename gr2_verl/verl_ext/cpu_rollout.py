@@ -70,9 +70,11 @@ class _Request:
 class CPURolloutServer:
     """One HF causal LM on CPU behind veRL's token-in-token-out server interface (a Ray actor).
 
-    veRL calls ``generate`` concurrently (one call per answer); calls are queued and served in batches.
-    The lifecycle calls veRL copies from vLLM (``sleep``, ``wake_up``, kv-cache calls) are no-ops: a
-    CPU model has no device memory to free between steps.
+    Extension point: the calls veRL makes on ``RolloutReplica.server_handle`` (``LLMServerClient.generate``)
+    and ``RolloutReplica.servers`` (lifecycle). veRL calls ``generate`` concurrently (one call per answer);
+    calls are queued and served in batches. The lifecycle calls veRL copies from vLLM (``sleep``,
+    ``wake_up``, kv-cache calls) are no-ops: a CPU model has no device memory to free between steps. If
+    veRL adds a lifecycle call, the trainer stops with an AttributeError naming it on this actor.
     """
 
     def __init__(self, config: RolloutConfig | DictConfig, model_config: HFModelConfig | DictConfig) -> None:
@@ -243,7 +245,12 @@ class CPURolloutServer:
 
 
 class CPURolloutReplica(RolloutReplica):
-    """veRL's replica for the CPU rollout: one ``CPURolloutServer`` actor (tensor parallel size 1)."""
+    """veRL's replica for the CPU rollout: one ``CPURolloutServer`` actor (tensor parallel size 1).
+
+    Extension point: ``RolloutReplicaRegistry``; ``LLMServerManager`` calls ``init_hybrid`` (the base
+    class), which calls ``launch_servers``, then reads ``_server_handle`` and ``_server_address``. If veRL
+    renames those, the trainer fails at start-up, before any step.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -270,7 +277,12 @@ class CPURolloutReplica(RolloutReplica):
 
 
 class CPUServerAdapter(BaseRollout):
-    """The rollout's end inside each training worker: forwards the actor's weights to this replica's server."""
+    """The rollout's end inside each training worker: forwards the actor's weights to this replica's server.
+
+    Extension point: ``_ROLLOUT_REGISTRY``; ``ActorRolloutRefWorker.init_model`` builds it with
+    ``(config, model_config, device_mesh)`` and its naive ``update_weights`` calls ``resume`` and
+    ``update_weights``. If veRL passes weights another way (a non-naive checkpoint engine), this raises.
+    """
 
     def __init__(
         self,
