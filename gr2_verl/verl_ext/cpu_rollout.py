@@ -180,13 +180,11 @@ class CPURolloutServer:
             top_k=max(top_k, 0),  # veRL's -1 and HF's 0 both mean "no top-k"
             eos_token_id=self.stop_ids,
             pad_token_id=self.pad_id,
-        )
-        out = self.model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            generation_config=generation_config,
             return_dict_in_generate=True,
             output_logits=True,
+        )
+        out = self.model.generate(
+            input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config
         )
         new_tokens = out.sequences[:, width:]
         logits = torch.stack(out.logits, dim=1).float()  # (batch, new tokens, vocab), before any sampling warper
