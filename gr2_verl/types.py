@@ -186,11 +186,12 @@ class SidMap:
     @classmethod
     def load(cls, path: str) -> SidMap:
         """Read a SID map JSON; errors name the file (missing, a folder, not UTF-8 JSON, bad fields)."""
-        from gr2_verl.io import input_file
+        from gr2_verl.io import read_text
 
+        text = read_text(path, "SID map JSON")  # names the line of a non-UTF-8 byte
         try:
-            data = json.loads(input_file(path, "SID map JSON").read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not a SID map JSON file ({e})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a SID map JSON object, got {type(data).__name__}")

@@ -95,6 +95,8 @@ def test_bad_file_is_one_line_naming_it(tmp_path, good, capsys, slot, bad):
     assert code == 1
     assert err.count("\n") == 1 and err.startswith(f"gr2 {slot.split()[0]}: error: "), err
     assert str(path) in err and "Traceback" not in err
+    if bad == "not UTF-8" and kind != "parquet":
+        assert f"{path}: line 1: not UTF-8 text" in err  # the line to fix, not just the file
     assert not out.exists()  # nothing written, not even an empty folder
 
 
