@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from gr2_verl.evaluation import evaluate, load_generations
+from gr2_verl.evaluation import Generation, evaluate, load_generations
 from gr2_verl.evaluation.scoring import DIAGNOSTICS, RANK_METRICS, bootstrap, score_answer
 from gr2_verl.lab.synthetic import synthetic_rl_records
 from gr2_verl.rl_row import parse_rl_record, read_rl_rows, write_rl_parquet
@@ -217,3 +217,22 @@ def test_cli_writes_json_markdown_and_plots(tmp_path, capsys):
     result = json.loads((out / "eval.json").read_text())
     assert result["diagnostics"]["kendall_tau"]["mean"] == -1
     assert "counts as the input order" in (out / "eval.md").read_text()  # the fallback is stated
+
+
+def test_an_index_from_another_test_file_is_refused(tmp_path):
+    """Same size, other rows: the index matches, the dumped ground truth does not."""
+    rows = read_rl_rows(write_rl_parquet(synthetic_rl_records(3, seed=1), tmp_path / "test.parquet"))
+    other = read_rl_rows(write_rl_parquet(synthetic_rl_records(3, seed=2), tmp_path / "other.parquet"))
+    dump = _dump(tmp_path / "0.jsonl", other, ["a", "b", "c"])
+    with pytest.raises(ValueError, match="line 1: field 'gts' differs from the ground truth of test row 0"):
+        load_generations(dump, rows)
+    assert len(load_generations(_dump(tmp_path / "1.jsonl", rows, ["a", "b", "c"]), rows)) == 3
+
+
+def test_identity_is_a_share_of_all_answers_and_tau_of_valid_ones():
+    """One definition, as in the training-step metrics: an invalid answer copies nothing."""
+    row = _row(3)
+    result = evaluate([row], [Generation(0, _answer(CANDS)), Generation(0, "no json at all")], n_boot=10)
+    diags = result["diagnostics"]
+    assert (diags["valid"]["mean"], diags["identity"]["mean"], diags["kendall_tau"]["mean"]) == (0.5, 0.5, 1.0)
+    assert "shares of all answers" in result["fallback"]

@@ -81,6 +81,12 @@ def load_generations(path: str | Path, rows: Sequence[RLRow]) -> list[Generation
             if index is None or int(index) not in by_index:
                 raise ValueError(f"{where}: field '{index_field}' = {index!r} is not a row of the test parquet")
             index = int(index)
+            gts = record.get("gts")
+            if isinstance(gts, str) and gts != by_index[index].ground_truth:  # an index alone cannot tell files apart
+                raise ValueError(
+                    f"{where}: field 'gts' differs from the ground truth of test row {index}; these generations "
+                    "come from another test file"
+                )
         else:
             gts = record.get("gts")
             if not isinstance(gts, str) or gts not in by_gt:

@@ -25,7 +25,8 @@ from gr2_verl.rl_row import RLRow
 FALLBACK_NOTE = (
     "Invalid answers are evaluated after repair: valid entries kept once in the order written, the other "
     "candidates appended in input order, so an unparseable answer counts as the input order (as in GR2). "
-    "Diagnostics (identity, Kendall tau, promoted/demoted, top-1 position) cover valid answers only."
+    "Valid, identity and copies-shown rates are shares of all answers (an invalid answer copies nothing); the "
+    "other diagnostics (Kendall tau, promoted/demoted, rank gain, top-1 position) cover valid answers only."
 )
 SUBSETS = ("in_list", "end_to_end")  # target among the candidates / all rows, a pre-ranker miss scoring 0
 

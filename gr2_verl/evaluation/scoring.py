@@ -2,9 +2,11 @@
 
 Ranking metrics (R@k, N@k, MRR) come from ``gr2_verl.metrics`` on the *evaluated* order: a valid
 answer as written, an invalid one repaired by ``gr2_verl.parsing.repair`` (valid entries kept once, the
-rest appended in input order; an unparseable answer becomes the input order, as in GR2). Hacking
-diagnostics (identity, Kendall tau, promoted/demoted, top-1 position) describe valid answers only, so
-a fallback never counts as "copying the input".
+rest appended in input order; an unparseable answer becomes the input order, as in GR2). Of the hacking
+diagnostics, ``valid``, ``identity`` and ``copies_shown`` are shares of all answers (an invalid answer
+copies nothing, so a fallback never counts as "copying the input"; the same definition as the training
+step metrics of ``gr2_verl.verl_ext.step_metrics``); the others (Kendall tau, promoted/demoted, rank gain,
+top-1 position) describe valid answers only.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from gr2_verl.rl_row import RLRow
 RANK_METRICS = ("R@1", "R@3", "R@5", "N@3", "N@5", "MRR")
 DIAGNOSTICS = (
     "valid",  # share of answers that are a permutation of the candidates
-    "identity",  # share of answers that copy the pre-rank (input) order exactly
-    "copies_shown",  # share that copy the order shown in the prompt (differs from identity when shuffled)
+    "identity",  # share of all answers that copy the pre-rank (input) order exactly
+    "copies_shown",  # share of all answers that copy the order shown in the prompt (differs when shuffled)
     "kendall_tau",  # Kendall tau to the input order, valid answers
     "promoted",  # target moved up, valid answers with the target in the list
     "unchanged",
