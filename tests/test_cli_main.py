@@ -46,3 +46,11 @@ def test_debug_shows_the_traceback(tmp_path):
         main(["--debug", "eval", "--test", str(tmp_path / "missing.parquet")])
     with pytest.raises(OSError):
         main(["eval", "--test", str(tmp_path / "missing.parquet"), "--debug"])
+
+
+def test_version(capsys):
+    from gr2_verl import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"gr2-verl {__version__}"

@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from gr2_verl import __version__
+
 # One module per subcommand under gr2_verl/cli/, in the order the pipeline runs them.
 SUBCOMMANDS = ("prepare", "sid", "vocab", "traces", "eval", "lab", "quickstart", "validate")
 
@@ -23,6 +25,7 @@ INPUT_ERRORS = (ValueError, KeyError, OSError)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gr2", description="Train LLM rerankers with veRL, the GR2 way.")
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    parser.add_argument("--version", action="version", version=f"gr2-verl {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"gr2_verl.cli.{name}").register(subparsers)
