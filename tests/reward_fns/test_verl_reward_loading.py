@@ -162,3 +162,21 @@ def test_dapo_manager_applies_the_overlong_penalty(sid_tokenizer):
     assert long_res["reward_extra_info"]["overlong_reward"] == pytest.approx(expected_penalty)
     assert long_res["reward_score"] == pytest.approx(0.5 + expected_penalty)
     assert long_res["reward_extra_info"]["score"] == pytest.approx(0.5)  # our score, before shaping
+
+
+def test_the_readme_own_reward_example_runs_through_verl(tmp_path):
+    """README's "Write your own reward": the example, loaded by veRL's own loader with its kwargs, scores."""
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = readme.split("### Write your own reward", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my_reward.py"
+    path.write_text(code)
+    cfg = compose([f"reward.custom_reward_function.path={path}", "reward.custom_reward_function.name=compute_score",
+                   "+reward.custom_reward_function.reward_kwargs.bonus=0.3"])
+    fn = get_custom_reward_fn(cfg)
+    promoted = [CANDS[3], *CANDS[:3], *CANDS[4:]]  # the target, 4th in the input, ranked first
+    out = fn(data_source="gr2/test", solution_str=answer(promoted), ground_truth=TRUTH.to_json(), extra_info={})
+    assert out["score"] == pytest.approx(0.3 + 0.3) and out["valid"] == 1.0
+    bad = fn(data_source="gr2/test", solution_str="no answer", ground_truth=TRUTH.to_json(), extra_info={})
+    assert bad["score"] == -1.0 and set(bad) == set(out)
