@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # One module per subcommand under gr2_verl/cli/, in the order the pipeline runs them.
-SUBCOMMANDS = ("prepare", "sid", "vocab", "traces", "eval", "lab", "quickstart", "validate")
+SUBCOMMANDS = ("prepare", "sid", "vocab", "traces", "eval", "lab", "quickstart", "validate", "mini")
 
 
 def build_parser() -> argparse.ArgumentParser:
