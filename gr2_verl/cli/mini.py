@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dapo-steps", type=int, help="DAPO steps per reward")
     p.add_argument("--dapo-lr", type=float, help="DAPO learning rate")
     p.add_argument("--rule-share", type=float, help="share of teacher traces that follow the rule")
+    p.add_argument("--no-dapo", action="store_true", help="stop after reasoning SFT and report the stages so far")
+    p.add_argument("--resume", action="store_true", help="keep the stages a previous run in --out completed")
     p.add_argument(
         "--dapo-override",
         action="append",
@@ -55,13 +57,14 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     s.dapo_extra = list(args.dapo_override)
+    if args.no_dapo:
+        s.dapo_rewards = ()
     try:
-        results = pipeline.run(args.out, s)
+        results = pipeline.run(args.out, s, resume=args.resume)
     except StageError as e:
         print(f"gr2 mini: {e}", file=sys.stderr)
         return 1
-    command = "gr2 " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["mini"] else "gr2 mini"
-    command = "gr2 mini " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["mini"] else command
+    command = "gr2 mini " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["mini"] else "gr2 mini"
     paths = report.write(results, args.out, command.strip())
     print((paths[0].parent / "report.md").read_text())
     for path in paths:

@@ -32,18 +32,19 @@ class MiniSettings:
     data: MiniConfig = field(default_factory=MiniConfig)
     arch: TinyQwen3 = field(default_factory=TinyQwen3)
     rule_share: float = 0.5  # share of teacher traces that follow the rule (the rest copy the input order)
-    midtrain_steps: int = 30
+    midtrain_steps: int = 20
     midtrain_batch: int = 64
-    midtrain_lr: float = 2e-3
-    reasoning_steps: int = 120
+    midtrain_lr: float = 4e-3
+    reasoning_steps: int = 80
     reasoning_batch: int = 16
-    reasoning_lr: float = 2e-3
+    reasoning_lr: float = 4e-3
     dapo_steps: int = 20
     dapo_lr: float = 5e-5
     dapo_prompts: int = 8  # prompts per step (x rollout.n = 4 answers)
     max_response_length: int = 96
     max_new_tokens: int = 96  # evaluation's greedy budget, as DAPO's answer budget
     dapo_extra: list[str] = field(default_factory=list)  # more Hydra overrides for both DAPO runs
+    dapo_rewards: tuple[str, ...] = DAPO_REWARDS  # empty: stop after reasoning SFT (no CPU rollout needed)
 
 
 def sft_overrides(steps: int, batch: int, lr: float) -> list[str]:
@@ -84,86 +85,112 @@ def _fresh(path: Path) -> Path:
     return path
 
 
-def run(out_dir: str | Path, s: MiniSettings, *, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every stage into ``out_dir``; returns stage results, timings and evaluations (also ``results.json``)."""
+def run(
+    out_dir: str | Path, s: MiniSettings, *, resume: bool = False, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run every stage into ``out_dir``; returns stage results, timings and evaluations (also ``results_raw.json``).
+
+    ``resume`` keeps a stage whose output is complete (data, base model, checkpoint export, answers) and its
+    recorded wall time, so a run broken off (or extended by a new stage) continues where it stopped.
+    """
     from gr2_verl.evaluation import evaluate as eval_rows
     from gr2_verl.evaluation import load_generations, load_rl_rows
 
     out = Path(out_dir)
-    start = time.perf_counter()
-    timings: dict[str, float] = {}
+    out.mkdir(parents=True, exist_ok=True)
     data, logs = out / "data", out / "logs"
+    timing_file = out / "timings.json"
+    timings: dict[str, float] = json.loads(timing_file.read_text()) if resume and timing_file.exists() else {}
 
-    def timed(name: str, fn: Callable[[], Any]) -> Any:
+    def stage(name: str, done: Path, fn: Callable[[], Any]) -> None:
+        if resume and done.exists() and name in timings:
+            log(f"[mini] {name}: kept from the previous run ({timings[name]:.0f} s)")
+            return
         t = time.perf_counter()
         log(f"[mini] {name} ...")
-        value = fn()
+        fn()
         timings[name] = round(time.perf_counter() - t, 1)
+        timing_file.write_text(json.dumps(timings, indent=2))
         log(f"[mini] {name} done in {timings[name]:.0f} s")
-        return value
 
-    summary = timed("data", lambda: write_dataset(_fresh(data), s.data, rule_share=s.rule_share))
-    base = timed("base_model", lambda: build_base_model(_fresh(out / "base_model"), data, s.arch))
-    mid_out = _fresh(out / "midtrain")
-    timed(
-        "midtrain_sft",
-        lambda: run_recipe(
+    stage("data", data / "traces" / "sft.parquet", lambda: write_dataset(_fresh(data), s.data, rule_share=s.rule_share))
+    base_info = out / "base_model.json"
+    stage(
+        "base_model",
+        base_info,
+        lambda: base_info.write_text(json.dumps(build_base_model(_fresh(out / "base_model"), data, s.arch))),
+    )
+    sft = {
+        "midtrain_sft": (
             "midtrain_sft.sh",
-            {"PRESET": "qwen3_1p7b", "MODEL": base["path"], "DATA_DIR": str(data), "OUT": str(mid_out)},
-            sft_overrides(s.midtrain_steps, s.midtrain_batch, s.midtrain_lr),
-            logs / "midtrain_sft.log",
+            lambda: json.loads(base_info.read_text())["path"],
+            "DATA_DIR",
+            str(data),
+            (s.midtrain_steps, s.midtrain_batch, s.midtrain_lr),
         ),
-    )
-    rs_out = _fresh(out / "reasoning_sft")
-    timed(
-        "reasoning_sft",
-        lambda: run_recipe(
+        "reasoning_sft": (
             "reasoning_sft.sh",
-            {
-                "PRESET": "qwen3_1p7b",
-                "MODEL": str(latest_export(mid_out, actor=False)),
-                "TRACES": str(data / "traces" / "sft.parquet"),
-                "OUT": str(rs_out),
-            },
-            sft_overrides(s.reasoning_steps, s.reasoning_batch, s.reasoning_lr),
-            logs / "reasoning_sft.log",
+            lambda: str(latest_export(out / "midtrain_sft", actor=False)),
+            "TRACES",
+            str(data / "traces" / "sft.parquet"),
+            (s.reasoning_steps, s.reasoning_batch, s.reasoning_lr),
         ),
-    )
-    models = {"reasoning_sft": latest_export(rs_out, actor=False)}
-    for reward in DAPO_REWARDS:
-        dapo_out = _fresh(out / f"dapo_{reward}")
-        timed(
-            f"dapo_{reward}",
-            lambda r=reward, o=dapo_out: run_recipe(
+    }
+    for name, (script, model, key, value, sizes) in sft.items():
+        stage(
+            name,
+            out / name / "latest_checkpointed_iteration.txt",
+            lambda n=name, sc=script, m=model, k=key, v=value, z=sizes: run_recipe(
+                sc,
+                {"PRESET": "qwen3_1p7b", "MODEL": m(), k: v, "OUT": str(_fresh(out / n))},
+                sft_overrides(*z),
+                logs / f"{n}.log",
+            ),
+        )
+    models = {"reasoning_sft": latest_export(out / "reasoning_sft", actor=False)}
+    for reward in s.dapo_rewards:
+        name = f"dapo_{reward}"
+        stage(
+            name,
+            out / name / "latest_checkpointed_iteration.txt",
+            lambda r=reward, o=out / name: run_recipe(
                 "dapo.sh",
-                {"PRESET": "cpu_tiny", "MODEL": str(models["reasoning_sft"]), "DATA_DIR": str(data), "OUT": str(o)},
+                {
+                    "PRESET": "cpu_tiny",
+                    "MODEL": str(models["reasoning_sft"]),
+                    "DATA_DIR": str(data),
+                    "OUT": str(_fresh(o)),
+                },
                 dapo_overrides(s, r, o),
                 logs / f"dapo_{r}.log",
             ),
         )
-        models[f"dapo_{reward}"] = latest_export(dapo_out, actor=True)
+        models[name] = latest_export(out / name, actor=True)
 
     test = data / "rl" / "test.parquet"
     rows = load_rl_rows(test)
     evaluations, generation_files = {}, {}
-    for stage, model_dir in models.items():
-        gen_path = out / "generations" / f"{stage}.jsonl"
-        timed(
-            f"eval_{stage}",
+    for name, model_dir in models.items():
+        gen_path = out / "generations" / f"{name}.jsonl"
+        stage(
+            f"eval_{name}",
+            gen_path,
             lambda m=model_dir, g=gen_path: generate_answers(m, test, g, max_new_tokens=s.max_new_tokens),
         )
-        generation_files[stage] = str(gen_path)
-        evaluations[stage] = eval_rows(rows, load_generations(gen_path, rows))
-    timings["total"] = round(time.perf_counter() - start, 1)
+        generation_files[name] = str(gen_path)
+        evaluations[name] = eval_rows(rows, load_generations(gen_path, rows))
+    timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 1)
+    summary = json.loads((data / "summary.json").read_text())
     results = {
         "settings": {**asdict(s), "data": asdict(s.data), "arch": asdict(s.arch)},
         "dataset": {k: summary[k] for k in ("rl", "sft_midtrain", "traces", "mini")},
-        "base_model": base,
+        "base_model": json.loads(base_info.read_text()),
         "models": {k: str(v) for k, v in models.items()},
+        "test": str(test),
         "generations": generation_files,
         "train_metrics": {
             name: step_metrics(logs / f"{name}.log")
-            for name in ("midtrain_sft", "reasoning_sft", *(f"dapo_{r}" for r in DAPO_REWARDS))
+            for name in ("midtrain_sft", "reasoning_sft", *(f"dapo_{r}" for r in s.dapo_rewards))
         },
         "evaluations": evaluations,
         "timings_s": timings,

@@ -81,7 +81,7 @@ def dapo_timings(steps: Sequence[Mapping[str, float]]) -> dict[str, float]:
 def build(results: Mapping[str, Any]) -> dict[str, Any]:
     """The report's JSON: table, margins, timings."""
     evals = results["evaluations"]
-    test = Path(results["models"]["reasoning_sft"]).parents[3] / "data" / "rl" / "test.parquet"
+    test = results["test"]
     table = {"input_order": stage_row(evals["reasoning_sft"], "input_order")}
     table.update({stage: stage_row(evals[stage]) for stage in STAGES if stage in evals})
     r1 = {stage: per_row_r1(results["generations"][stage], test) for stage in STAGES if stage in evals}
