@@ -6,7 +6,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-# Model preset: qwen3_8b (8 GPUs) or qwen3_1p7b (1 GPU); see configs/rl_model/.
+# Model preset: qwen3_8b (8 GPUs), qwen3_1p7b (1 GPU) or cpu_tiny (no GPU); see configs/rl_model/.
 PRESET="${PRESET:-qwen3_8b}"
 # The reasoning-SFT model: reasoning_sft.sh's HF export (or a base model to skip SFT).
 MODEL="${MODEL:?set MODEL to the reasoning-SFT HF export, e.g. runs/gr2/gr2_reasoning_sft/global_step_N/huggingface}"
@@ -14,8 +14,8 @@ MODEL="${MODEL:?set MODEL to the reasoning-SFT HF export, e.g. runs/gr2/gr2_reas
 DATA_DIR="${DATA_DIR:-data/beauty}"
 # Checkpoints (default: runs/gr2/<run name>); HF export in $OUT/global_step_N/actor/huggingface.
 OUT="${OUT:-}"
-# GPUs on this node (default: what the preset is sized for).
-if [[ "$PRESET" == "qwen3_8b" ]]; then NGPUS="${NGPUS:-8}"; else NGPUS="${NGPUS:-1}"; fi
+# GPUs on this node (default: the preset's trainer.n_gpus_per_node).
+NGPUS="${NGPUS:-}"
 
 cmd=(python -m verl.trainer.main_ppo
   --config-path "$HERE/configs" --config-name dapo
@@ -23,7 +23,7 @@ cmd=(python -m verl.trainer.main_ppo
   "actor_rollout_ref.model.path=$MODEL"
   "data.train_files=$DATA_DIR/rl/train.parquet"
   "data.val_files=$DATA_DIR/rl/val.parquet"
-  "trainer.n_gpus_per_node=$NGPUS"
+  ${NGPUS:+"trainer.n_gpus_per_node=$NGPUS"}
   ${OUT:+"trainer.default_local_dir=$OUT"}
   "$@")
 echo "+ ${cmd[*]}"

@@ -6,7 +6,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-# Model preset: qwen3_8b (8 GPUs) or qwen3_1p7b (1 GPU); see configs/rl_model/.
+# Model preset: qwen3_8b (8 GPUs), qwen3_1p7b (1 GPU) or cpu_tiny (no GPU); see configs/rl_model/.
 PRESET="${PRESET:-qwen3_8b}"
 # The model to evaluate: any HF folder (dapo.sh's export: .../global_step_N/actor/huggingface).
 MODEL="${MODEL:?set MODEL to the HF folder to evaluate}"
@@ -14,8 +14,8 @@ MODEL="${MODEL:?set MODEL to the HF folder to evaluate}"
 DATA_DIR="${DATA_DIR:-data/beauty}"
 # Where generations (generations/0.jsonl) and the evaluation report go.
 OUT="${OUT:-runs/gr2/eval}"
-# GPUs on this node (default: what the preset is sized for).
-if [[ "$PRESET" == "qwen3_8b" ]]; then NGPUS="${NGPUS:-8}"; else NGPUS="${NGPUS:-1}"; fi
+# GPUs on this node (default: the preset's trainer.n_gpus_per_node).
+NGPUS="${NGPUS:-}"
 TEST="$DATA_DIR/rl/test.parquet"
 
 gen=(python -m verl.trainer.main_ppo
@@ -24,7 +24,7 @@ gen=(python -m verl.trainer.main_ppo
   "actor_rollout_ref.model.path=$MODEL"
   "data.train_files=$TEST"
   "data.val_files=$TEST"
-  "trainer.n_gpus_per_node=$NGPUS"
+  ${NGPUS:+"trainer.n_gpus_per_node=$NGPUS"}
   trainer.val_only=true
   trainer.val_before_train=true
   trainer.resume_mode=disable

@@ -13,8 +13,10 @@ MODEL="${MODEL:?set MODEL to the mid-training HF export, e.g. runs/gr2/gr2_midtr
 TRACES="${TRACES:-data/beauty/traces/sft.parquet}"
 # Checkpoints (default: runs/gr2/<run name>); HF export in $OUT/global_step_N/huggingface.
 OUT="${OUT:-}"
-# GPUs on this node (default: what the preset is sized for).
-if [[ "$PRESET" == "qwen3_8b" ]]; then NGPUS="${NGPUS:-8}"; else NGPUS="${NGPUS:-1}"; fi
+# GPUs on this node (default: trainer.n_gpus_per_node of the top-level trainer: block of the preset file).
+NGPUS="${NGPUS:-$(awk '/^[^ #]/ {top = $1} top == "trainer:" && $1 == "n_gpus_per_node:" {print $2}' \
+  "$HERE/configs/sft_model/$PRESET.yaml")}"
+: "${NGPUS:?configs/sft_model/$PRESET.yaml sets no trainer.n_gpus_per_node; set NGPUS}"
 
 cmd=(torchrun --standalone --nnodes=1 --nproc_per_node="$NGPUS" -m verl.trainer.sft_trainer
   --config-path "$HERE/configs" --config-name sft_reasoning

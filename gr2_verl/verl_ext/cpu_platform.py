@@ -15,10 +15,13 @@ which torch reads as ``cuda:<int>``). This platform answers ``cpu`` / ``gloo`` /
 ``VERL_ENGINE_DEVICE/VENDOR`` make the engine registry hand out its FSDP engine (registered for
 ``cuda`` only); the engine itself runs on whatever ``get_device_id()`` returns.
 
-One veRL function cannot be reached through the platform: ``initialize_global_process_group`` builds
-the backend ``f"cpu:gloo,{device}:{backend}"``, which torch rejects when the device is ``cpu``
-("Duplicate device type cpu"). ``install()`` therefore registers the platform and also swaps that
-function for one that asks for plain ``gloo``; nothing else in veRL is touched.
+Two veRL functions cannot be reached through the platform: ``initialize_global_process_group`` (torchrun,
+SFT) and its Ray twin ``initialize_global_process_group_ray`` (``main_ppo``'s workers) build the backend
+``f"cpu:gloo,{device}:{backend}"``, which torch rejects when the device is ``cpu`` ("Duplicate device
+type cpu"). ``install()`` therefore registers the platform and also swaps those two functions for ones
+that ask for plain ``gloo``; nothing else in veRL is touched. ``verl.workers.engine_workers`` imports
+the Ray one by name, which works because plugins load inside ``import verl``, before any veRL module
+that could bind the original.
 
 It is a developer utility, never used on GPUs: ``gr2_verl.verl_ext`` imports this module and calls
 ``install()`` only when ``VERL_PLATFORM=cpu`` is set, and ``is_platform_available`` is False so
@@ -36,9 +39,11 @@ from typing import Any
 
 import torch
 import torch.distributed
+import verl.utils.distributed
 from verl.plugin.platform import PlatformBase, PlatformRegistry
 
 PLATFORM_NAME = "cpu"  # the value of VERL_PLATFORM that selects this platform
+_original_initialize_ray = verl.utils.distributed.initialize_global_process_group_ray  # wrapped, not rewritten
 
 
 def _no_memory_stats(*args: Any, **kwargs: Any) -> int:
@@ -87,6 +92,11 @@ def _initialize_gloo_process_group(timeout_second: int = 36000) -> tuple[int, in
         init_method=os.environ.get("DIST_INIT_METHOD", None),
     )
     return int(os.environ["LOCAL_RANK"]), int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+
+
+def _initialize_gloo_process_group_ray(timeout_second: int | None = None, backend: str | None = None) -> None:
+    """``verl.utils.distributed.initialize_global_process_group_ray`` for CPU: plain gloo unless told otherwise."""
+    _original_initialize_ray(timeout_second=timeout_second, backend=backend or "gloo")
 
 
 class PlatformCPU(PlatformBase):
@@ -176,7 +186,6 @@ class PlatformCPU(PlatformBase):
 
 def install() -> None:
     """Register ``PlatformCPU`` as veRL platform "cpu" and give veRL a gloo-only process-group init."""
-    import verl.utils.distributed
-
     PlatformRegistry.register(platform=PLATFORM_NAME)(PlatformCPU)
     verl.utils.distributed.initialize_global_process_group = _initialize_gloo_process_group
+    verl.utils.distributed.initialize_global_process_group_ray = _initialize_gloo_process_group_ray

@@ -25,6 +25,7 @@ CONFIGS = RECIPES / "configs"
 PRIMARY = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
 RL_PRESETS = sorted(p.stem for p in (CONFIGS / "rl_model").glob("*.yaml"))
 SFT_PRESETS = sorted(p.stem for p in (CONFIGS / "sft_model").glob("*.yaml"))
+GPU_PRESETS = {"qwen3_1p7b": 1, "qwen3_8b": 8}  # preset -> the GPU count it is sized for
 ABLATIONS = sorted(RECIPES.glob("ablations/*.sh"))
 CANDIDATES = [sid_string([i, i + 1, i + 2, i + 3]) for i in range(10)]
 TARGET_AT_3 = GroundTruth(candidates=tuple(CANDIDATES), targets=(CANDIDATES[2],)).to_json()
@@ -50,18 +51,18 @@ def _answer(order: list[int]) -> str:
 
 def test_every_config_is_tested():
     assert PRIMARY == ["dapo", "sft_midtrain", "sft_reasoning"]
-    assert RL_PRESETS == ["qwen3_1p7b", "qwen3_8b"] and SFT_PRESETS == RL_PRESETS
+    assert RL_PRESETS == ["cpu_tiny", *GPU_PRESETS] and SFT_PRESETS == list(GPU_PRESETS)
     assert [p.stem for p in ABLATIONS] == ["conditional_format", "identity_gated", "listwise_ndcg", "naive_format"]
 
 
-@pytest.mark.parametrize("preset", RL_PRESETS)
+@pytest.mark.parametrize("preset", GPU_PRESETS)
 def test_dapo_effective_values(preset):
     from verl.trainer.config import AlgoConfig
     from verl.utils.config import omega_conf_to_dataclass
 
     config = _compose("dapo", [f"rl_model={preset}"])
     _validate(config)
-    assert config.trainer.n_gpus_per_node == (8 if preset == "qwen3_8b" else 1)
+    assert config.trainer.n_gpus_per_node == GPU_PRESETS[preset]
     assert config.trainer.default_local_dir == "runs/gr2/gr2_dapo"  # git-ignored
 
     algo = omega_conf_to_dataclass(config.algorithm, AlgoConfig)
@@ -83,13 +84,39 @@ def test_dapo_effective_values(preset):
     assert config.data.max_prompt_length >= 1536
 
 
+@pytest.mark.parametrize("preset", GPU_PRESETS)
+def test_gpu_presets_carry_no_cpu_only_setting(preset):
+    """fp32, SDPA, the CPU rollout and the logical GPU belong to cpu_tiny alone."""
+    config = _compose("dapo", [f"rl_model={preset}"])
+    assert config.actor_rollout_ref.rollout.name == "vllm" and config.actor_rollout_ref.rollout.dtype == "bfloat16"
+    assert config.actor_rollout_ref.actor.fsdp_config.mixed_precision is None  # veRL's bf16 compute
+    assert "attn_implementation" not in config.actor_rollout_ref.model.override_config
+    assert config.trainer.device == "cuda" and "num_gpus" not in config.ray_kwargs.ray_init
+    assert "env_vars" not in config.ray_kwargs.ray_init.runtime_env
+
+
+def test_cpu_tiny_preset_selects_the_cpu_backends():
+    """The CPU preset alone turns a GPU recipe into a CPU one (tests/recipes/test_dapo_cpu.py runs it)."""
+    config = _compose("dapo", ["rl_model=cpu_tiny"])
+    _validate(config)
+    rollout = config.actor_rollout_ref.rollout
+    assert (rollout.name, rollout.dtype) == ("cpu", "float32")
+    assert config.actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype == "fp32"
+    assert config.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
+    assert config.trainer.n_gpus_per_node == 1 and config.ray_kwargs.ray_init.num_gpus == 1
+    assert config.ray_kwargs.ray_init.runtime_env.env_vars.VERL_PLATFORM == "cpu"
+    # The recipe's algorithm is untouched: only sizes and backends change.
+    assert config.reward.custom_reward_function.name == "conditional_format" and config.algorithm.filter_groups.enable
+    assert config.reward.reward_kwargs.max_resp_len == config.data.max_response_length
+
+
 @pytest.mark.parametrize("preset", SFT_PRESETS)
 @pytest.mark.parametrize("name", ["sft_midtrain", "sft_reasoning"])
 def test_sft_effective_values(name, preset, tiny_qwen_dir):
     from verl.utils.config import omega_conf_to_dataclass
 
     config = _compose(name, [f"sft_model={preset}", f"model.path={tiny_qwen_dir}"])
-    assert config.trainer.n_gpus_per_node == (8 if preset == "qwen3_8b" else 1)
+    assert config.trainer.n_gpus_per_node == GPU_PRESETS[preset]
     assert config.engine.strategy == "fsdp2"
     assert config.trainer.default_local_dir == f"runs/gr2/{config.trainer.experiment_name}"  # git-ignored
     assert "hf_model" in omega_conf_to_dataclass(config.checkpoint).save_contents
@@ -167,12 +194,13 @@ def test_no_legacy_reward_keys_anywhere():
 
 
 def _argv_of(script: Path, tmp_path: Path, env: dict[str, str]) -> list[str]:
-    """Run a recipe script with `python` and `gr2` on PATH replaced by recorders of their argv (no training).
+    """Run a recipe script with `python`, `torchrun` and `gr2` on PATH replaced by recorders of their argv (no
+    training).
 
-    Returns python's argv; gr2's lands in tmp_path/gr2_argv."""
+    Returns python's (or torchrun's) argv; gr2's lands in tmp_path/gr2_argv."""
     shim = tmp_path / "bin"
     shim.mkdir(exist_ok=True)
-    for name, record in (("python", "argv"), ("gr2", "gr2_argv")):
+    for name, record in (("python", "argv"), ("torchrun", "argv"), ("gr2", "gr2_argv")):
         recorder = shim / name
         recorder.write_text(f'#!/usr/bin/env bash\nprintf "%s\\0" "$@" > "{tmp_path}/{record}"\n')
         recorder.chmod(recorder.stat().st_mode | stat.S_IEXEC)
@@ -197,6 +225,29 @@ def test_ablation_is_one_override_of_dapo(script, tmp_path):
     assert config.trainer.experiment_name == f"gr2_{name}"
     assert config.data.train_files == "d/rl/train.parquet" and config.actor_rollout_ref.model.path == "some/model"
     assert callable(getattr(reward_fns, name))
+
+
+@pytest.mark.parametrize(
+    ("script", "preset", "ngpus", "expected"),
+    [
+        ("dapo.sh", "cpu_tiny", None, 1),  # the preset's own count: no GPU-count rule in the script
+        ("eval.sh", "qwen3_8b", None, 8),
+        ("dapo.sh", "qwen3_8b", "4", 4),  # NGPUS wins
+        ("midtrain_sft.sh", "qwen3_8b", None, 8),  # torchrun reads it from the preset file
+        ("reasoning_sft.sh", "qwen3_1p7b", None, 1),
+        ("reasoning_sft.sh", "qwen3_8b", "2", 2),
+    ],
+)
+def test_a_preset_owns_its_gpu_count(script, preset, ngpus, expected, tmp_path):
+    env = {"MODEL": "m", "PRESET": preset, "DATA_DIR": "d", "OUT": str(tmp_path / "o")}
+    argv = _argv_of(RECIPES / script, tmp_path, env if ngpus is None else {**env, "NGPUS": ngpus})
+    overrides = argv[argv.index("--config-name") + 2 :]
+    gpu_overrides = [o for o in overrides if o.startswith("trainer.n_gpus_per_node=")]
+    if script.endswith("_sft.sh"):
+        assert f"--nproc_per_node={expected}" in argv and gpu_overrides == [f"trainer.n_gpus_per_node={expected}"]
+        return
+    assert gpu_overrides == ([] if ngpus is None else [f"trainer.n_gpus_per_node={ngpus}"])
+    assert _compose("dapo", overrides).trainer.n_gpus_per_node == expected
 
 
 def test_eval_generates_with_the_dapo_decoding_on_the_test_split(tmp_path):

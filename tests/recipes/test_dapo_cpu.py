@@ -1,0 +1,168 @@
+"""recipes/dapo.sh, unchanged, trains two real DAPO steps on CPU with PRESET=cpu_tiny.
+
+veRL's own main_ppo runs end to end: the CPU rollout (gr2_verl/verl_ext/cpu_rollout.py) generates, veRL's
+dapo reward manager scores with GR2's conditional format reward, the FSDP actor updates, the weights
+sync back into the rollout, and a checkpoint with an HF export is written.
+
+What makes the two steps real rather than no-ops: a random model's answers are all invalid, so the
+conditional format reward gives each -1, every group ties, GRPO's advantages and gradient are zero and
+DAPO's dynamic sampling would refill forever. The test model therefore ends its turn early at random
+(its end-of-turn logit is raised, ``END_OF_TURN_LOGIT``), and the overlong buffer spans the whole
+answer budget, so the recipe's own shaping, ``-len / max_len``, separates short answers from long ones:
+rewards differ within groups, dynamic sampling keeps them, and the gradient is real. Nothing else in
+the recipe changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_RESPONSE = 48  # answer budget in tokens; the overlong buffer covers all of it
+END_OF_TURN_LOGIT = 0.3  # weight on a constant hidden direction: answers end after ~20 tokens on average
+LR = 1e-3  # large enough that one step visibly moves a random model (GR2's 5e-7 would not)
+SYNC_TOLERANCE = 1e-4  # max |p_rollout - p_actor| per token when the rollout serves the synced weights
+OVERRIDES = [
+    "trainer.total_training_steps=2",
+    "trainer.save_freq=2",
+    "trainer.val_before_train=false",
+    "trainer.test_freq=-1",
+    f"data.max_response_length={MAX_RESPONSE}",
+    f"reward.reward_kwargs.overlong_buffer_cfg.len={MAX_RESPONSE}",
+    f"actor_rollout_ref.actor.optim.lr={LR}",
+    "actor_rollout_ref.actor.optim.lr_warmup_steps=0",
+]
+
+
+@pytest.fixture(scope="module")
+def rl_rows() -> list[dict]:
+    from gr2_verl.lab.synthetic import synthetic_rl_records
+
+    return synthetic_rl_records(40, seed=0, split="train")
+
+
+@pytest.fixture(scope="module")
+def small_vocab_model(tmp_path_factory, rl_rows, qwen_tokenizer_dir) -> Path:
+    """A random Qwen3 (2 layers, hidden 64) with a ~600-token BPE vocabulary trained on the prompts.
+
+    Qwen3's chat template and special tokens, so veRL tokenises prompts as for the real model; the small
+    vocabulary keeps the logits, which dominate CPU step time at 151k tokens, negligible.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+    out = tmp_path_factory.mktemp("small_vocab_qwen3")
+    texts = [message["content"] for row in rl_rows for message in row["prompt"]]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=2048, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator(texts, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.chat_template = AutoTokenizer.from_pretrained(qwen_tokenizer_dir).chat_template
+    tokenizer.save_pretrained(out)
+
+    torch.manual_seed(0)
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=32,
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,
+        eos_token_id=end_of_turn,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = Qwen3ForCausalLM(config)
+    with torch.no_grad():
+        # Hidden unit 0 is ~constant (every embedding carries 1.0 there) and only <|im_end|> reads it.
+        model.model.embed_tokens.weight[:, 0] = 1.0
+        model.lm_head.weight[:, 0] = 0.0
+        model.lm_head.weight[end_of_turn, 0] = END_OF_TURN_LOGIT
+    model.save_pretrained(out)
+    return out
+
+
+def _step_metrics(stdout: str) -> dict[int, dict[str, float]]:
+    """veRL's console logger lines ``step:N - key:value - ...`` as {N: {key: value}}."""
+    steps = {}
+    for line in stdout.splitlines():
+        match = re.search(r"step:(\d+) - (.*)$", line)
+        if match:
+            pairs = (item.split(":", 1) for item in match.group(2).split(" - ") if ":" in item)
+            steps[int(match.group(1))] = {key: float(value) for key, value in pairs if _is_number(value)}
+    return steps
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_dapo_sh_trains_two_real_steps_on_cpu(tmp_path, rl_rows, small_vocab_model):
+    from transformers import AutoModelForCausalLM
+
+    from gr2_verl.lab.synthetic import write_rl_parquet
+
+    data = tmp_path / "data"
+    write_rl_parquet(rl_rows[:32], data / "rl" / "train.parquet")
+    write_rl_parquet(rl_rows[32:], data / "rl" / "val.parquet")
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        # `python` in the script is this interpreter, as in an activated venv.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PRESET": "cpu_tiny",
+        "MODEL": str(small_vocab_model),
+        "DATA_DIR": str(data),
+        "OUT": str(out),
+        # A Ray cluster of its own (other jobs on the machine may run theirs); short: socket paths have a limit.
+        "RAY_TMPDIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "recipes" / "dapo.sh"), *OVERRIDES],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    steps = _step_metrics(done.stdout)
+    assert sorted(steps) == [1, 2], done.stdout[-3000:]
+
+    for step in (1, 2):
+        metrics = steps[step]
+        # The reward is in the step metrics: invalid answers (-1) shaped by length, never equal within all groups.
+        assert -2.0 <= metrics["critic/score/min"] < metrics["critic/score/max"] <= -1.0
+        # A real gradient flowed.
+        assert metrics["actor/grad_norm"] > 0
+    # Step 2's answers come from the synced weights: the rollout's token probabilities match the actor's.
+    assert steps[2]["training/rollout_probs_diff_valid"] == 1
+    assert steps[2]["training/rollout_probs_diff_max"] < SYNC_TOLERANCE
+
+    # The weights changed, and by far more than the sync tolerance: a stale rollout would have shown.
+    export = out / "global_step_2" / "actor" / "huggingface"
+    trained = AutoModelForCausalLM.from_pretrained(export, torch_dtype=torch.float32).eval()
+    start = AutoModelForCausalLM.from_pretrained(small_vocab_model, torch_dtype=torch.float32).eval()
+    assert any(not torch.equal(p, start.state_dict()[name]) for name, p in trained.state_dict().items())
+    probe = torch.arange(1, 65).unsqueeze(0)
+    with torch.no_grad():
+        moved = (trained(probe).logits.softmax(-1) - start(probe).logits.softmax(-1)).abs().max().item()
+    assert moved > 10 * SYNC_TOLERANCE
