@@ -37,7 +37,7 @@ def main() -> int:
     log = run / "logs" / "bench_dapo.log"
     env = {"PRESET": "cpu_tiny", "MODEL": str(model), "DATA_DIR": str(run / "data"), "OUT": str(out)}
     start = time.perf_counter()
-    wall = run_recipe("dapo.sh", env, [*dapo_overrides(s, "conditional_format", out), "trainer.save_freq=-1"], log)
+    wall = run_recipe("dapo.sh", env, [*dapo_overrides(s, "conditional_format"), "trainer.save_freq=-1"], log)
     steps = step_metrics(log)
     if not steps:
         print(f"no step metrics in {log}", file=sys.stderr)

@@ -38,8 +38,8 @@ class MiniSettings:
     reasoning_steps: int = 80
     reasoning_batch: int = 16
     reasoning_lr: float = 4e-3
-    dapo_steps: int = 20
-    dapo_lr: float = 5e-5
+    dapo_steps: int = 15
+    dapo_lr: float = 3e-4
     dapo_prompts: int = 8  # prompts per step (x rollout.n = 4 answers)
     max_response_length: int = 96
     max_new_tokens: int = 96  # evaluation's greedy budget, as DAPO's answer budget
@@ -58,7 +58,7 @@ def sft_overrides(steps: int, batch: int, lr: float) -> list[str]:
     ]
 
 
-def dapo_overrides(s: MiniSettings, reward: str, out: Path) -> list[str]:
+def dapo_overrides(s: MiniSettings, reward: str) -> list[str]:
     """The miniature DAPO: the cpu_tiny preset's sizes plus the run's reward, steps and rate."""
     overlong = s.max_response_length // 4
     return [
@@ -74,7 +74,10 @@ def dapo_overrides(s: MiniSettings, reward: str, out: Path) -> list[str]:
         f"reward.reward_kwargs.overlong_buffer_cfg.len={overlong}",
         f"actor_rollout_ref.actor.optim.lr={s.dapo_lr}",
         "actor_rollout_ref.actor.optim.lr_warmup_steps=0",
-        f"+ray_kwargs.ray_init._temp_dir={out / 'ray'}",
+        # Reuse the rollout's fp32 log-probs as the old policy's: skips one forward pass per step.
+        "algorithm.rollout_correction.bypass_mode=True",
+        # A Ray cluster of its own (a short path: Ray's socket paths are capped at 107 characters).
+        f"+ray_kwargs.ray_init._temp_dir=/tmp/ray_mini_{reward}",
         *s.dapo_extra,
     ]
 
@@ -161,7 +164,7 @@ def run(
                     "DATA_DIR": str(data),
                     "OUT": str(_fresh(o)),
                 },
-                dapo_overrides(s, r, o),
+                dapo_overrides(s, r),
                 logs / f"dapo_{r}.log",
             ),
         )
