@@ -94,6 +94,18 @@ def test_random_model_answers_flow_through_evaluation_and_report(data_dir, tmp_p
     assert row["R@1"] == report.stage_row(evaluation, "input_order")["R@1"]
     margin = report.paired_margin(report.per_row_r1(gens, test), report.input_order_r1(test), n_boot=50)
     assert margin == {"mean": 0.0, "lo": 0.0, "hi": 0.0, "n": TINY.test}
+    results = {
+        "test": str(test),
+        "evaluations": {"reasoning_sft": evaluation},
+        "generations": {"reasoning_sft": str(gens)},
+        "train_metrics": {"dapo_conditional_format": [{"step": 1.0, "timing_s/gen": 2.0, "critic/score/mean": 0.1}]},
+        "timings_s": {"data": 1.0, "total": 1.0},
+    }
+    paths = report.write(results, tmp_path / "report", "gr2 mini --test 12")
+    assert {p.name for p in paths} == {"report.json", "report.md", "stages.png", "dapo_reward.png"}
+    written = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert set(written["table"]) == {"input_order", "reasoning_sft"}
+    assert written["goals"]["valid_after_sft_ge_0.9"] is False
 
 
 def test_step_metrics_reads_verl_lines(tmp_path):
