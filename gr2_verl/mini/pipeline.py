@@ -105,14 +105,18 @@ def run(
     timing_file = out / "timings.json"
     timings: dict[str, float] = json.loads(timing_file.read_text()) if resume and timing_file.exists() else {}
 
-    def stage(name: str, done: Path, fn: Callable[[], Any]) -> None:
-        if resume and done.exists() and name in timings:
+    def stage(name: str, done: Path, fn: Callable[[], Any], *, steps: int = 0) -> None:
+        """Run ``fn`` unless resuming and ``done`` exists (for a training stage: holds a step >= ``steps``)."""
+        finished = done.exists() and (not steps or int(done.read_text().strip()) >= steps)
+        if resume and finished and name in timings:
             log(f"[mini] {name}: kept from the previous run ({timings[name]:.0f} s)")
             return
         t = time.perf_counter()
         log(f"[mini] {name} ...")
         fn()
-        timings[name] = round(time.perf_counter() - t, 1)
+        # a continued training stage adds its time to the earlier part's
+        earlier = timings.get(name, 0.0) if resume and steps and done.exists() else 0.0
+        timings[name] = round(earlier + time.perf_counter() - t, 1)
         timing_file.write_text(json.dumps(timings, indent=2))
         log(f"[mini] {name} done in {timings[name]:.0f} s")
 
@@ -140,15 +144,21 @@ def run(
         ),
     }
     for name, (script, model, key, value, sizes) in sft.items():
+        tracker = out / name / "latest_checkpointed_iteration.txt"
+        # Resuming with more steps than the checkpoint holds: veRL's own resume (resume_mode auto)
+        # continues from it, optimiser, scheduler and data order included.
+        cont = resume and tracker.exists() and name in timings
         stage(
             name,
-            out / name / "latest_checkpointed_iteration.txt",
-            lambda n=name, sc=script, m=model, k=key, v=value, z=sizes: run_recipe(
+            tracker,
+            lambda n=name, sc=script, m=model, k=key, v=value, z=sizes, c=cont: run_recipe(
                 sc,
-                {"PRESET": "qwen3_1p7b", "MODEL": m(), k: v, "OUT": str(_fresh(out / n))},
+                {"PRESET": "qwen3_1p7b", "MODEL": m(), k: v, "OUT": str(out / n if c else _fresh(out / n))},
                 sft_overrides(*z),
                 logs / f"{n}.log",
+                append=c,
             ),
+            steps=sizes[0],
         )
     models = {"reasoning_sft": latest_export(out / "reasoning_sft", actor=False)}
     for reward in s.dapo_rewards:

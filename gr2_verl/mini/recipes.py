@@ -36,8 +36,10 @@ class StageError(RuntimeError):
     """A recipe exited non-zero; the message holds the command's log path and tail."""
 
 
-def run_recipe(script: str, env: dict[str, str], overrides: list[str], log_path: Path) -> float:
-    """Run ``recipes/<script>`` with ``overrides``, output to ``log_path``; returns wall seconds.
+def run_recipe(
+    script: str, env: dict[str, str], overrides: list[str], log_path: Path, *, append: bool = False
+) -> float:
+    """Run ``recipes/<script>`` with ``overrides``, output to (or appended to) ``log_path``; returns wall seconds.
 
     torchrun and python come from this interpreter's environment, as in an activated venv.
     """
@@ -45,7 +47,7 @@ def run_recipe(script: str, env: dict[str, str], overrides: list[str], log_path:
     run_env = {**os.environ, **CPU_ENV, "PATH": path, "TOKENIZERS_PARALLELISM": "false", **env}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log:
+    with open(log_path, "a" if append else "w", encoding="utf-8") as log:
         done = subprocess.run(
             ["bash", str(RECIPES / script), *overrides], env=run_env, stdout=log, stderr=subprocess.STDOUT
         )
