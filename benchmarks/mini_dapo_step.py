@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/mini_dapo_step.py --run runs/mini --steps 6
 
-Runs ``recipes/dapo.sh`` (PRESET=cpu_tiny, conditional_format) from the reasoning-SFT export of a
-finished ``gr2 mini`` run (its ``data/`` and ``reasoning_sft/``), and prints the median of veRL's
+Runs ``recipes/dapo.sh`` (PRESET=cpu_tiny, conditional_format, dynamic sampling off) from the
+reasoning-SFT export of a ``gr2 mini`` run (its ``data/`` and ``reasoning_sft/``) or ``--model``, at the
+run's sizes (8 prompts x 4 answers, answers up to 96 tokens), and prints the median of veRL's
 ``timing_s/{gen, old_log_prob, update_actor, update_weights, step}`` over the steps after the first,
 plus the start-up time (process start to the first step's line).
 """
@@ -25,10 +26,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="runs/mini", help="a finished `gr2 mini --out` folder")
     parser.add_argument("--steps", type=int, default=6, help="DAPO steps (the first is left out of the medians)")
+    parser.add_argument("--model", help="HF export to start from (default: the run's reasoning-SFT export)")
     args = parser.parse_args()
     run = Path(args.run)
     try:
-        model = latest_export(run / "reasoning_sft", actor=False)
+        model = Path(args.model) if args.model else latest_export(run / "reasoning_sft", actor=False)
     except StageError as e:
         print(f"{e}; run `gr2 mini --out {run}` first", file=sys.stderr)
         return 1
@@ -37,7 +39,10 @@ def main() -> int:
     log = run / "logs" / "bench_dapo.log"
     env = {"PRESET": "cpu_tiny", "MODEL": str(model), "DATA_DIR": str(run / "data"), "OUT": str(out)}
     start = time.perf_counter()
-    wall = run_recipe("dapo.sh", env, [*dapo_overrides(s, "conditional_format"), "trainer.save_freq=-1"], log)
+    # Dynamic sampling off: a step's cost is the same, and a model whose answers all earn one reward
+    # (e.g. an undertrained one) would otherwise refill its batch forever.
+    timing_only = ["trainer.save_freq=-1", "algorithm.filter_groups.enable=False"]
+    wall = run_recipe("dapo.sh", env, [*dapo_overrides(s, "conditional_format"), *timing_only], log)
     steps = step_metrics(log)
     if not steps:
         print(f"no step metrics in {log}", file=sys.stderr)

@@ -82,6 +82,11 @@ def dapo_overrides(s: MiniSettings, reward: str) -> list[str]:
     ]
 
 
+def _checkpoint_step(export: Path) -> str:
+    """``global_step_N`` of an HF export (``.../global_step_N/[actor/]huggingface``): names its answers file."""
+    return next(p.name for p in export.parents if p.name.startswith("global_step_"))
+
+
 def _fresh(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
@@ -184,7 +189,8 @@ def run(
     rows = load_rl_rows(test)
     evaluations, generation_files = {}, {}
     for name, model_dir in models.items():
-        gen_path = out / "generations" / f"{name}.jsonl"
+        # named by checkpoint step, so a continued stage's model is evaluated afresh on --resume
+        gen_path = out / "generations" / f"{name}_{_checkpoint_step(model_dir)}.jsonl"
         stage(
             f"eval_{name}",
             gen_path,
