@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 
 EPILOG = """examples:
-  gr2 mini                                  # the full run (~30 min on 2 cores), report in runs/mini/
+  gr2 mini                                  # the full run, report in runs/mini/
   gr2 mini --out runs/mini-fast --reasoning-steps 60 --dapo-steps 10
 
 Stages: synthetic shop -> tiny Qwen3 with its own small vocabulary -> recipes/midtrain_sft.sh ->

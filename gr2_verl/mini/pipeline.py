@@ -27,7 +27,7 @@ DAPO_REWARDS = ("conditional_format", "naive_format")
 
 @dataclass
 class MiniSettings:
-    """Sizes and step counts of one miniature run (defaults: the full run, ~30 min on 2 cores)."""
+    """Sizes and step counts of one miniature run (measured figures: recipes/README.md, "A miniature GR2")."""
 
     data: MiniConfig = field(default_factory=MiniConfig)
     arch: TinyQwen3 = field(default_factory=TinyQwen3)
