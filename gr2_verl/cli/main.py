@@ -15,7 +15,7 @@ import sys
 from gr2_verl import __version__
 
 # One module per subcommand under gr2_verl/cli/, in the order the pipeline runs them.
-SUBCOMMANDS = ("prepare", "sid", "vocab", "traces", "eval", "lab", "quickstart", "validate")
+SUBCOMMANDS = ("prepare", "sid", "vocab", "traces", "eval", "lab", "quickstart", "validate", "mini")
 
 # What bad input raises: ValueError covers JSON, UTF-8 and Arrow decoding errors; OSError missing files
 # and directories; KeyError a missing column or field.

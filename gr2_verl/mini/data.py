@@ -1,0 +1,160 @@
+"""The miniature GR2 task: a synthetic shop whose next item is learnable from the prompt, written as real veRL data.
+
+The rule a small model can pick up: **the user's next item shares the category of their most recent
+item**. Every sample holds exactly one candidate of that category (the target) among K; the others
+come from other categories. The pre-ranker's order puts the target at a position drawn from
+``TARGET_POSITION_WEIGHTS`` (first about a third of the time), so the input order is a fair but
+beatable baseline and the target sits in every slot.
+
+SIDs have two levels: the first code is the category, the second the item within it, so the rule is
+visible in the SIDs alone (as a real RQ-VAE's first level clusters similar items) and in the text.
+
+The dataset folder is written by ``data_prep.outputs.write_outputs`` (RL parquet per split, mid-training
+SFT rows); ``write_traces`` adds reasoning-SFT rows from a synthetic teacher (``traces/sft.parquet``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from data_prep.outputs import write_outputs
+from data_prep.rl_parquet import write_parquet
+from data_prep.sft_parquet import SFT_SCHEMA
+from gr2_verl.evaluation.data import load_rl_rows
+from gr2_verl.io import atomic_write_text
+from gr2_verl.types import Item, RerankSample, SidMap
+
+CATEGORIES = ("Books", "Music", "Garden", "Toys", "Games", "Tools", "Kitchen", "Sports")
+NOUNS = ("Classic", "Deluxe", "Mini", "Pro", "Starter", "Travel", "Family", "Vintage")
+TARGET_POSITION_WEIGHTS = (0.34, 0.22, 0.18, 0.14, 0.12, 0.0, 0.0, 0.0)  # input order R@1 ~ 0.34 at K=5
+DATASET = "mini"
+
+
+@dataclass(frozen=True)
+class MiniConfig:
+    """Sizes of the miniature task (defaults: ~300-token prompts, K=5)."""
+
+    train: int = 2000
+    val: int = 32
+    test: int = 200
+    k: int = 5
+    history: int = 5
+    items_per_category: int = 6
+    seed: int = 0
+
+
+def catalogue(cfg: MiniConfig) -> tuple[dict[str, Item], SidMap]:
+    """Items ``i<cat>_<n>`` titled ``<noun> <category> <n>`` and a collision-free 2-level SID map (category, n)."""
+    items, codes = {}, {}
+    for c, cat in enumerate(CATEGORIES):
+        for n in range(cfg.items_per_category):
+            item_id = f"i{c}_{n}"
+            items[item_id] = Item(item_id, f"{NOUNS[n % len(NOUNS)]} {cat} {n}", (cat,))
+            codes[item_id] = (c, n)
+    size = max(len(CATEGORIES), cfg.items_per_category)
+    return items, SidMap(levels=2, codebook_size=size, codes=codes)
+
+
+def _sample(rng: random.Random, cfg: MiniConfig, split: str, n: int) -> RerankSample:
+    cats = list(range(len(CATEGORIES)))
+    history_cats = [rng.choice(cats) for _ in range(cfg.history)]
+    history: list[str] = []
+    for c in history_cats:
+        choices = [f"i{c}_{j}" for j in range(cfg.items_per_category) if f"i{c}_{j}" not in history]
+        history.append(rng.choice(choices))
+    last_cat = history_cats[-1]
+    target = rng.choice(
+        [f"i{last_cat}_{j}" for j in range(cfg.items_per_category) if f"i{last_cat}_{j}" not in history]
+    )
+    others = [c for c in cats if c != last_cat]
+    negatives = [f"i{c}_{rng.randrange(cfg.items_per_category)}" for c in rng.sample(others, cfg.k - 1)]
+    weights = TARGET_POSITION_WEIGHTS[: cfg.k]
+    position = rng.choices(range(cfg.k), weights=weights)[0]
+    rng.shuffle(negatives)
+    candidates = negatives[:position] + [target] + negatives[position:]
+    return RerankSample(f"u{split}{n}:0", f"u{split}{n}", split, history, candidates, [target])
+
+
+def make_samples(cfg: MiniConfig) -> list[RerankSample]:
+    """Train, val and test samples, seeded; negatives never share the target's category."""
+    if cfg.k > len(CATEGORIES) or cfg.k < 2:
+        raise ValueError(f"k must be in 2..{len(CATEGORIES)}, got {cfg.k}")
+    rng = random.Random(cfg.seed)
+    sizes = {"train": cfg.train, "val": cfg.val, "test": cfg.test}
+    return [_sample(rng, cfg, split, n) for split, size in sizes.items() for n in range(size)]
+
+
+def trace_answer(sids: Sequence[str], target_pos: int, history_sid: str, category: str, *, follow_rule: bool) -> str:
+    """A synthetic teacher's answer: ``<think>`` reasoning, then the JSON ranking.
+
+    ``follow_rule``: the target (same category as the last history item) first, the rest in input
+    order; otherwise the teacher keeps the pre-ranker's order (a weak teacher, as GR2's SFT-only model is).
+    """
+    if follow_rule:
+        order = [sids[target_pos]] + [s for i, s in enumerate(sids) if i != target_pos]
+        thought = f"Last item {history_sid} is {category}; {sids[target_pos]} is {category} too, so it goes first."
+        summary = f"{category} first"
+    else:
+        order = list(sids)
+        thought = "The input order looks right."
+        summary = "keep the input order"
+    answer = json.dumps({"reasoning": summary, "ranking": order}, ensure_ascii=False)
+    return f"<think>\n{thought}\n</think>\n{answer}"
+
+
+def write_traces(data_dir: Path, rule_share: float, seed: int) -> dict[str, Any]:
+    """``traces/sft.parquet``: each training RL row's prompt + a teacher answer (``rule_share`` follow the rule)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()
+    rows = load_rl_rows(data_dir / "rl" / "train.parquet")
+    samples = {s["sample_id"]: s for s in map(json.loads, (data_dir / "samples.jsonl").read_text().splitlines())}
+    sid_map = SidMap.load(str(data_dir / "sid_map.json"))
+    rng = random.Random(f"{seed}:traces")
+    out, followed = [], 0
+    for record, row in zip(table, rows, strict=True):
+        sample = samples[record["extra_info"]["sample_id"]]
+        sids = row.truth.candidates
+        target_pos = sids.index(row.truth.targets[0])
+        last = sample["history"][-1]
+        category = CATEGORIES[sid_map.codes[last][0]]
+        follow = rng.random() < rule_share
+        followed += follow
+        answer = trace_answer(sids, target_pos, sid_map.sid(last), category, follow_rule=follow)
+        out.append({"messages": [*record["prompt"], {"role": "assistant", "content": answer}], "task": "trace"})
+    path = data_dir / "traces" / "sft.parquet"
+    write_parquet(out, SFT_SCHEMA, path)
+    return {"rows": len(out), "follow_rule": followed, "path": str(path)}
+
+
+def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float = 0.5) -> dict[str, Any]:
+    """The dataset folder (``gr2 prepare`` layout) plus ``traces/sft.parquet``; returns the summary."""
+    out = Path(out_dir)
+    items, sid_map = catalogue(cfg)
+    samples = make_samples(cfg)
+    popularity = _popularity(samples)
+    summary = write_outputs(
+        samples, items, sid_map, out, dataset=DATASET, popularity=popularity, seed=cfg.seed, prompt_stats=False
+    )
+    summary["traces"] = write_traces(out, rule_share, cfg.seed)
+    summary["mini"] = {
+        **cfg.__dict__,
+        "rule_share": rule_share,
+        "rule": "target shares the last history item's category",
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def _popularity(samples: Sequence[RerankSample]) -> Mapping[str, int]:
+    counts: dict[str, int] = {}
+    for s in samples:
+        if s.split == "train":
+            for item in (*s.history, *s.targets):
+                counts[item] = counts.get(item, 0) + 1
+    return counts

@@ -1,0 +1,124 @@
+"""The miniature GR2's wiring at the tiniest sizes (the full run, `gr2 mini`, is not in CI).
+
+Data: the rule is true in every row and the target sits in every slot; every teacher trace is a valid
+answer the reward pays as intended. Tokenizer: small, SID tokens are normal single ids, the <think>
+block and Qwen3's chat markers survive. Then a random tiny model answers through the evaluation and
+report path, and the step-metric parser reads veRL's line format.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from gr2_verl.mini.data import CATEGORIES, MiniConfig, write_dataset
+from gr2_verl.mini.recipes import step_metrics
+from gr2_verl.outcome import judge
+from gr2_verl.types import SidMap
+from reward_fns import conditional_format
+
+TINY = MiniConfig(train=40, val=4, test=12, seed=1)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mini_data")
+    write_dataset(out, TINY, rule_share=0.5)
+    return out
+
+
+def test_rule_holds_and_target_positions_vary(data_dir):
+    sid_map = SidMap.load(str(data_dir / "sid_map.json"))
+    samples = [json.loads(line) for line in (data_dir / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == TINY.train + TINY.val + TINY.test
+    positions = set()
+    for s in samples:
+        last_cat = sid_map.codes[s["history"][-1]][0]
+        cats = [sid_map.codes[c][0] for c in s["candidates"]]
+        assert cats.count(last_cat) == 1 and sid_map.codes[s["targets"][0]][0] == last_cat
+        assert len(s["history"]) == TINY.history and len(s["candidates"]) == TINY.k
+        positions.add(s["candidates"].index(s["targets"][0]))
+    assert positions == set(range(TINY.k))
+
+
+def test_traces_are_valid_answers_paid_as_intended(data_dir):
+    traces = pq.read_table(data_dir / "traces" / "sft.parquet").to_pylist()
+    rl = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()
+    assert len(traces) == len(rl) == TINY.train
+    kinds = set()
+    for trace, row in zip(traces, rl, strict=True):
+        assert trace["messages"][:-1] == row["prompt"]
+        answer, truth = trace["messages"][-1]["content"], row["reward_model"]["ground_truth"]
+        assert answer.startswith("<think>\n") and judge(answer, truth).valid
+        score = conditional_format(row["data_source"], answer, truth)
+        target_first = judge(answer, truth).target_out_pos == 1
+        kinds.add(target_first)
+        # rule-following traces promote the target (or it was first already): never below the format bonus
+        assert score["score"] >= 0.2 if target_first else score["score"] == 0.0
+    assert kinds == {True, False}
+
+
+def test_tokenizer_is_small_with_normal_sid_tokens(data_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    from gr2_verl.mini.model import TinyQwen3, build_base_model
+
+    info = build_base_model(tmp_path / "base", data_dir, TinyQwen3(hidden_size=32, intermediate_size=64))
+    tok = AutoTokenizer.from_pretrained(info["path"])
+    assert info["tokenizer_size"] < 2200 and info["embedding_rows"] % 64 == 0
+    sid_map = SidMap.load(str(data_dir / "sid_map.json"))
+    sid = sid_map.sid("i3_2")
+    ids = tok.encode(sid, add_special_tokens=False)
+    assert len(ids) == sid_map.levels + 2
+    assert tok.decode(ids, skip_special_tokens=True) == sid  # normal tokens survive veRL's decoding
+    text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    assert text.endswith("<|im_start|>assistant\n")
+    assert tok.convert_tokens_to_ids("<think>") != tok.unk_token_id and len(tok.encode("<think>")) == 1
+
+
+def test_random_model_answers_flow_through_evaluation_and_report(data_dir, tmp_path):
+    from gr2_verl.evaluation import evaluate, load_generations, load_rl_rows
+    from gr2_verl.mini import report
+    from gr2_verl.mini.generate import generate_answers
+    from gr2_verl.mini.model import TinyQwen3, build_base_model
+
+    info = build_base_model(tmp_path / "base", data_dir, TinyQwen3(hidden_size=32, intermediate_size=64))
+    test = data_dir / "rl" / "test.parquet"
+    gens = generate_answers(info["path"], test, tmp_path / "gen.jsonl", max_new_tokens=8, progress=False)
+    rows = load_rl_rows(test)
+    evaluation = evaluate(rows, load_generations(gens, rows), n_boot=50)
+    row = report.stage_row(evaluation)
+    assert row["valid"] == 0.0  # a random model writes no ranking: scored as the input order
+    assert row["R@1"] == report.stage_row(evaluation, "input_order")["R@1"]
+    margin = report.paired_margin(report.per_row_r1(gens, test), report.input_order_r1(test), n_boot=50)
+    assert margin == {"mean": 0.0, "lo": 0.0, "hi": 0.0, "n": TINY.test}
+    results = {
+        "test": str(test),
+        "evaluations": {"reasoning_sft": evaluation},
+        "generations": {"reasoning_sft": str(gens)},
+        "train_metrics": {"dapo_conditional_format": [{"step": 1.0, "timing_s/gen": 2.0, "critic/score/mean": 0.1}]},
+        "timings_s": {"data": 1.0, "total": 1.0},
+    }
+    paths = report.write(results, tmp_path / "report", "gr2 mini --test 12")
+    assert {p.name for p in paths} == {"report.json", "report.md", "stages.png", "dapo_reward.png"}
+    written = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert set(written["table"]) == {"input_order", "reasoning_sft"}
+    assert written["goals"]["valid_after_sft_ge_0.9"] is False
+
+
+def test_step_metrics_reads_verl_lines(tmp_path):
+    log = tmp_path / "x.log"
+    log.write_text("noise\nstep:1 - critic/score/mean:0.25 - timing_s/gen:3.5 - note:text\nstep:2 - timing_s/gen:2.0\n")
+    assert step_metrics(log) == [
+        {"step": 1.0, "critic/score/mean": 0.25, "timing_s/gen": 3.5},
+        {"step": 2.0, "timing_s/gen": 2.0},
+    ]
+
+
+def test_categories_fit_k():
+    with pytest.raises(ValueError, match="k must be"):
+        from gr2_verl.mini.data import make_samples
+
+        make_samples(MiniConfig(k=len(CATEGORIES) + 1))
