@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from data_prep.outputs import write_outputs
-from data_prep.rl_parquet import write_parquet
 from data_prep.sft_parquet import SFT_SCHEMA
-from gr2_verl.evaluation.data import load_rl_rows
-from gr2_verl.io import atomic_write_text
+from gr2_verl.io import atomic_write_text, write_parquet
+from gr2_verl.rl_row import read_rl_rows
 from gr2_verl.types import Item, RerankSample, SidMap
 
 CATEGORIES = ("Books", "Music", "Garden", "Toys", "Games", "Tools", "Kitchen", "Sports")
@@ -112,7 +111,7 @@ def write_traces(data_dir: Path, rule_share: float, seed: int) -> dict[str, Any]
     import pyarrow.parquet as pq
 
     table = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()
-    rows = load_rl_rows(data_dir / "rl" / "train.parquet")
+    rows = read_rl_rows(data_dir / "rl" / "train.parquet")
     samples = {s["sample_id"]: s for s in map(json.loads, (data_dir / "samples.jsonl").read_text().splitlines())}
     sid_map = SidMap.load(str(data_dir / "sid_map.json"))
     rng = random.Random(f"{seed}:traces")

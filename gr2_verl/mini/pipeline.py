@@ -102,7 +102,8 @@ def run(
     recorded wall time, so a run broken off (or extended by a new stage) continues where it stopped.
     """
     from gr2_verl.evaluation import evaluate as eval_rows
-    from gr2_verl.evaluation import load_generations, load_rl_rows
+    from gr2_verl.evaluation import load_generations
+    from gr2_verl.rl_row import read_rl_rows
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -186,7 +187,7 @@ def run(
         models[name] = latest_export(out / name, actor=True)
 
     test = data / "rl" / "test.parquet"
-    rows = load_rl_rows(test)
+    rows = read_rl_rows(test)
     evaluations, generation_files = {}, {}
     for name, model_dir in models.items():
         # named by checkpoint step, so a continued stage's model is evaluated afresh on --resume

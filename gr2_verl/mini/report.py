@@ -39,10 +39,11 @@ def stage_row(evaluation: Mapping[str, Any], method: str = "model") -> dict[str,
 
 def per_row_r1(generations: str | Path, test: str | Path) -> dict[int, float]:
     """R@1 of each test row's (single) answer, keyed by row index."""
-    from gr2_verl.evaluation import load_generations, load_rl_rows
+    from gr2_verl.evaluation import load_generations
     from gr2_verl.evaluation.scoring import RANK_METRICS, score_answer
+    from gr2_verl.rl_row import read_rl_rows
 
-    rows = {r.index: r for r in load_rl_rows(test)}
+    rows = {r.index: r for r in read_rl_rows(test)}
     col = RANK_METRICS.index("R@1")
     return {
         g.index: score_answer(g.text, rows[g.index]).metrics[col]
@@ -62,9 +63,9 @@ def paired_margin(
 
 
 def input_order_r1(test: str | Path) -> dict[int, float]:
-    from gr2_verl.evaluation import load_rl_rows
+    from gr2_verl.rl_row import read_rl_rows
 
-    return {r.index: float(r.truth.candidates[0] in r.truth.targets) for r in load_rl_rows(test)}
+    return {r.index: float(r.truth.candidates[0] in r.truth.targets) for r in read_rl_rows(test)}
 
 
 def dapo_timings(steps: Sequence[Mapping[str, float]]) -> dict[str, float]:

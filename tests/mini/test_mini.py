@@ -79,15 +79,16 @@ def test_tokenizer_is_small_with_normal_sid_tokens(data_dir, tmp_path):
 
 
 def test_random_model_answers_flow_through_evaluation_and_report(data_dir, tmp_path):
-    from gr2_verl.evaluation import evaluate, load_generations, load_rl_rows
+    from gr2_verl.evaluation import evaluate, load_generations
     from gr2_verl.mini import report
     from gr2_verl.mini.generate import generate_answers
     from gr2_verl.mini.model import TinyQwen3, build_base_model
+    from gr2_verl.rl_row import read_rl_rows
 
     info = build_base_model(tmp_path / "base", data_dir, TinyQwen3(hidden_size=32, intermediate_size=64))
     test = data_dir / "rl" / "test.parquet"
     gens = generate_answers(info["path"], test, tmp_path / "gen.jsonl", max_new_tokens=8, progress=False)
-    rows = load_rl_rows(test)
+    rows = read_rl_rows(test)
     evaluation = evaluate(rows, load_generations(gens, rows), n_boot=50)
     row = report.stage_row(evaluation)
     assert row["valid"] == 0.0  # a random model writes no ranking: scored as the input order
