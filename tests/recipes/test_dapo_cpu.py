@@ -199,3 +199,44 @@ def test_dapo_sh_trains_two_real_steps_on_cpu(tmp_path, rl_rows, small_vocab_mod
     with torch.no_grad():
         moved = (trained(probe).logits.softmax(-1) - start(probe).logits.softmax(-1)).abs().max().item()
     assert moved > 10 * SYNC_TOLERANCE
+
+
+@pytest.mark.slow
+def test_eval_sh_pairs_answers_with_test_rows_by_row_index_on_cpu(tmp_path, rl_rows, small_vocab_model, ray_tmp):
+    """recipes/eval.sh end to end: greedy generation with the recipe's reward manager (GR2DAPORewardManager, in
+    veRL's reward workers), the dump, then `gr2 eval`. Test rows 0 and 1 share candidates and target, which
+    matching by ground-truth string would collapse; row_index keeps them apart. The prompt budget comes
+    from summary.json."""
+    import json
+
+    from gr2_verl.lab.synthetic import write_rl_parquet
+
+    rows = [dict(r) for r in rl_rows[32:]]
+    rows[1]["reward_model"] = rows[0]["reward_model"]  # twin rows: same ground-truth string
+    data = tmp_path / "data"
+    write_rl_parquet(rows, data / "rl" / "test.parquet")
+    (data / "summary.json").write_text(json.dumps({"prompt_tokens": {"test": {"with_sid_tokens": {"max": 400}}}}))
+    out = tmp_path / "eval"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PRESET": "cpu_tiny",
+        "MODEL": str(small_vocab_model),
+        "DATA_DIR": str(data),
+        "OUT": str(out),
+        "RAY_TMPDIR": ray_tmp,
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "recipes" / "eval.sh"), f"data.max_response_length={MAX_RESPONSE}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    assert "data.max_prompt_length=512" in done.stdout  # 400 x 1.1, rounded up to 128
+    dump = [json.loads(line) for line in (out / "generations" / "0.jsonl").read_text().splitlines()]
+    assert sorted(d["row_index"] for d in dump) == [r["extra_info"]["index"] for r in rows]
+    assert {d["score"] for d in dump} == {-1.0}  # a random model's answers are invalid: -1, never stacked below
+    result = json.loads((out / "eval.json").read_text())
+    assert result["generations"] == len(rows)
