@@ -19,7 +19,8 @@ implementation, adding:
   earns one reward per prompt) a step never ends. Here, with ``max_num_gen_batches = N > 0``, a step
   drops at most ``(N - 1) * train_batch_size`` tied groups (so it generates at most
   ``(2N - 1) * train_batch_size`` prompts: veRL refills two per drop). Past that, tied groups are
-  kept: they carry zero GRPO advantage, the step finishes, a warning says so and
+  kept: they carry no task signal (zero GRPO advantage unless length shaping separates their answers),
+  the step finishes, a warning says so and
   ``training/filter_groups/cap_hit`` is 1 (``.../kept_tied_groups`` counts them). ``N = 0`` keeps
   veRL's unbounded behaviour.
 - **Hacking metrics** (``gr2_verl.verl_ext.step_metrics``) over every answer generated for the step,
@@ -156,7 +157,8 @@ class GR2ReplayBuffer(ReplayBuffer):
             logger.warning(
                 f"step {global_steps}: dynamic sampling hit its cap (algorithm.filter_groups.max_num_gen_batches="
                 f"{self.max_num_gen_batches}: at most {self.drop_budget} groups dropped per step); training on "
-                f"{kept_tied} of {len(selected)} groups whose answers all scored the same (zero advantage). "
+                f"{kept_tied} of {len(selected)} groups whose answers tie on {self.filter_groups_metric!r} (no task "
+                "signal). "
                 "Every group tying is what order-copying collapse looks like: see gr2/identity_rate."
             )
         answers = self._answers + self._read_answers(list(batch.keys))

@@ -1,16 +1,20 @@
-"""recipes/dapo.sh, unchanged, trains two real DAPO steps on CPU with PRESET=cpu_tiny.
+"""recipes/dapo.sh trains two real DAPO steps on CPU with PRESET=cpu_tiny, and shows the recipe's hardening.
 
-veRL's own main_ppo runs end to end: the CPU rollout (gr2_verl/verl_ext/cpu_rollout.py) generates, veRL's
-dapo reward manager scores with GR2's conditional format reward, the FSDP actor updates, the weights
-sync back into the rollout, and a checkpoint with an HF export is written.
+veRL's own main_ppo runs end to end: the CPU rollout (gr2_verl/verl_ext/cpu_rollout.py) generates, a
+DAPO reward manager scores with GR2's conditional format reward, GR2ReplayBuffer samples, the FSDP actor
+updates, the weights sync back into the rollout, and a checkpoint with an HF export is written.
 
-What makes the two steps real rather than no-ops: a random model's answers are all invalid, so the
-conditional format reward gives each -1, every group ties, GRPO's advantages and gradient are zero and
-DAPO's dynamic sampling would refill forever. The test model therefore ends its turn early at random
-(its end-of-turn logit is raised, ``END_OF_TURN_LOGIT``), and the overlong buffer spans the whole
-answer budget, so the recipe's own shaping, ``-len / max_len``, separates short answers from long ones:
-rewards differ within groups, dynamic sampling keeps them, and the gradient is real. Nothing else in
-the recipe changes.
+A random model's answers are all invalid, so the conditional format reward gives each exactly -1: every
+group ties on the task score. That is the constant-reward collapse dynamic sampling cannot escape (veRL's
+own buffer refills forever), so this one run also checks that the recipe's group filter reads the
+unshaped ``score`` (every group is classified tied), that the cap trips after (2 - 1) x 8 dropped
+groups and the step finishes, and that the ``gr2/*`` hacking metrics are in each logged step.
+
+What makes the gradient real rather than zero: the test model ends its turn early at random (its
+end-of-turn logit is raised, ``END_OF_TURN_LOGIT``), the overlong buffer spans the whole answer budget,
+and the run uses veRL's own DAPO manager, which shapes invalid answers too (``-1 - len / max_len``; the
+recipe's GR2DAPORewardManager gives every invalid answer exactly -1): the trained rewards differ within
+groups while their task scores tie.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ OVERRIDES = [
     f"reward.reward_kwargs.overlong_buffer_cfg.len={MAX_RESPONSE}",
     f"actor_rollout_ref.actor.optim.lr={LR}",
     "actor_rollout_ref.actor.optim.lr_warmup_steps=0",
+    # veRL's DAPO manager: length-shaped rewards for invalid answers, the only spread a random model has.
+    "reward.reward_manager.source=register",
+    "reward.reward_manager.name=dapo",
+    # Cap: at most (2 - 1) x 8 tied groups dropped per step (the recipe's 4 would triple generation here).
+    "algorithm.filter_groups.max_num_gen_batches=2",
 ]
 
 
@@ -168,6 +177,15 @@ def test_dapo_sh_trains_two_real_steps_on_cpu(tmp_path, rl_rows, small_vocab_mod
         assert -2.0 <= metrics["critic/score/min"] < metrics["critic/score/max"] <= -1.0
         # A real gradient flowed.
         assert metrics["actor/grad_norm"] > 0
+        # The filter reads the unshaped score: every group ties at -1 although rm_scores differ by length, so
+        # 8 groups are dropped, then the cap trips instead of refilling forever and 8 tied groups are trained on.
+        assert metrics["training/filter_groups/evicted_samples"] == 8
+        assert metrics["training/filter_groups/cap_hit"] == 1
+        assert metrics["training/filter_groups/kept_tied_groups"] == 8
+        # The order-copying metrics are in the logged step, over every answer generated, dropped groups included.
+        assert 16 * 4 <= metrics["gr2/answers"] <= 24 * 4
+        assert metrics["gr2/valid_rate"] == 0 and metrics["gr2/identity_rate"] == 0
+    assert "dynamic sampling hit its cap" in done.stdout + done.stderr
     # Step 2's answers come from the synced weights: the rollout's token probabilities match the actor's.
     assert steps[2]["training/rollout_probs_diff_valid"] == 1
     assert steps[2]["training/rollout_probs_diff_max"] < SYNC_TOLERANCE
@@ -181,3 +199,44 @@ def test_dapo_sh_trains_two_real_steps_on_cpu(tmp_path, rl_rows, small_vocab_mod
     with torch.no_grad():
         moved = (trained(probe).logits.softmax(-1) - start(probe).logits.softmax(-1)).abs().max().item()
     assert moved > 10 * SYNC_TOLERANCE
+
+
+@pytest.mark.slow
+def test_eval_sh_pairs_answers_with_test_rows_by_row_index_on_cpu(tmp_path, rl_rows, small_vocab_model, ray_tmp):
+    """recipes/eval.sh end to end: greedy generation with the recipe's reward manager (GR2DAPORewardManager, in
+    veRL's reward workers), the dump, then `gr2 eval`. Test rows 0 and 1 share candidates and target, which
+    matching by ground-truth string would collapse; row_index keeps them apart. The prompt budget comes
+    from summary.json."""
+    import json
+
+    from gr2_verl.lab.synthetic import write_rl_parquet
+
+    rows = [dict(r) for r in rl_rows[32:]]
+    rows[1]["reward_model"] = rows[0]["reward_model"]  # twin rows: same ground-truth string
+    data = tmp_path / "data"
+    write_rl_parquet(rows, data / "rl" / "test.parquet")
+    (data / "summary.json").write_text(json.dumps({"prompt_tokens": {"test": {"with_sid_tokens": {"max": 400}}}}))
+    out = tmp_path / "eval"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PRESET": "cpu_tiny",
+        "MODEL": str(small_vocab_model),
+        "DATA_DIR": str(data),
+        "OUT": str(out),
+        "RAY_TMPDIR": ray_tmp,
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "recipes" / "eval.sh"), f"data.max_response_length={MAX_RESPONSE}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    assert "data.max_prompt_length=512" in done.stdout  # 400 x 1.1, rounded up to 128
+    dump = [json.loads(line) for line in (out / "generations" / "0.jsonl").read_text().splitlines()]
+    assert sorted(d["row_index"] for d in dump) == [r["extra_info"]["index"] for r in rows]
+    assert {d["score"] for d in dump} == {-1.0}  # a random model's answers are invalid: -1, never stacked below
+    result = json.loads((out / "eval.json").read_text())
+    assert result["generations"] == len(rows)
