@@ -209,10 +209,12 @@ def test_eval_sh_pairs_answers_with_test_rows_by_row_index_on_cpu(tmp_path, rl_r
     from summary.json."""
     import json
 
-    from gr2_verl.lab.synthetic import write_rl_parquet
+    from gr2_verl.rl_row import write_rl_parquet
 
     rows = [dict(r) for r in rl_rows[32:]]
     rows[1]["reward_model"] = rows[0]["reward_model"]  # twin rows: same ground-truth string
+    same = ("shown_order", "target_in_pos", "target_in_candidates")  # extra_info must agree with the ground truth
+    rows[1]["extra_info"] = {**rows[1]["extra_info"], **{k: rows[0]["extra_info"][k] for k in same}}
     data = tmp_path / "data"
     write_rl_parquet(rows, data / "rl" / "test.parquet")
     (data / "summary.json").write_text(json.dumps({"prompt_tokens": {"test": {"with_sid_tokens": {"max": 400}}}}))
