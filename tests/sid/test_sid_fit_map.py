@@ -79,7 +79,7 @@ def test_load_embeddings_checks_shape(tmp_path):
     path = tmp_path / "e.npy"
     np.save(path, np.zeros((3, 4), dtype=np.float32))
     with pytest.raises(ValueError, match=r"e.npy: embeddings have shape \(3, 4\), need \[5, dim\]"):
-        load_embeddings(path, 5)
+        load_embeddings(path, list("abcde"))
 
 
 def test_cli_fit_and_report(tmp_path, capsys):
