@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gr2_verl.sid.unique import prefix_keys, row_keys, unique_last_level
 from gr2_verl.sid.rqkmeans import kmeans, nearest, residual_codes, residual_kmeans
+from gr2_verl.sid.unique import prefix_keys, row_keys, unique_last_level
 
 
 def test_nearest_matches_brute_force():
