@@ -40,7 +40,8 @@ def peak_rss_gib() -> float:
 def assign_at_scale(quantizer, n: int, seed: int) -> dict:
     """Nearest codes (streamed), then unique last level (before), then overflow (after); times each step."""
     start = time.perf_counter()
-    chunks = ((slice(s, s + len(x)), x) for s, x in clustered_chunks(n, seed=seed + 1))
+    # same generator and seed as the fit: its first rows are the fitted catalogue, the rest new items of its clusters
+    chunks = ((slice(s, s + len(x)), x) for s, x in clustered_chunks(n, seed=seed))
     codes, residual = quantizer.nearest_codes(chunks, n)
     nearest_s = time.perf_counter() - start
     books = quantizer.codebooks.numpy()

@@ -134,11 +134,11 @@ def spill(codes: np.ndarray, overflow: np.ndarray, residual: np.ndarray, books: 
         for row, r2, order in zip(rows, before2, ranking, strict=True):
             prefix0 = int(base[row]) * c
             bounds = np.searchsorted(held, (prefix0 + siblings) * c)
-            full = np.diff(bounds)
-            for code2 in order:
+            count = np.diff(bounds)
+            for code2 in order[count[order] < c]:  # siblings with room before this pass, nearest first
                 prefix = prefix0 + int(code2)
                 extra = added.get(prefix, [])
-                if full[code2] + len(extra) >= c:
+                if count[code2] + len(extra) >= c:
                     continue
                 used = np.r_[held[bounds[code2] : bounds[code2 + 1]] - prefix * c, extra].astype(np.int64)
                 dist = sq_last - 2 * book_last @ (r2 - book2[code2])
