@@ -73,7 +73,7 @@ def embed_texts(
 
 
 EMBEDDING_FORMATS = ".npy (one row per item, in items-file order) or .parquet (columns item_id, embedding)"
-READ_ROWS = 65536  # rows read at a time: memory stays at one chunk besides what the caller keeps
+READ_ROWS = 65536  # .npy rows read at a time: memory stays at one chunk besides what the caller keeps
 
 
 def load_embeddings(path: str | os.PathLike, item_ids: Sequence[str]) -> np.ndarray:
@@ -91,7 +91,8 @@ def embedding_chunks(path: str | os.PathLike, item_ids: Sequence[str],
     """Stream ``(positions, [m, dim] float32)`` for the items in ``wanted`` (item id -> position), chunk by chunk.
 
     ``.npy`` rows follow ``item_ids`` (the items file's order) and are memory-mapped; ``.parquet`` rows
-    are keyed by their ``item_id`` column (any order, read one row group at a time). Errors name the
+    are keyed by their ``item_id`` column (any order, read one row group at a time: memory follows the
+    row-group size, not the file size). Errors name the
     file and row: ids absent from the items file, repeated ids, wrong widths, NaN/inf, and (after the
     last chunk) wanted items that had no row.
     """
@@ -141,12 +142,12 @@ def _parquet_chunks(path: Path, known: set[str],
         names = pf.schema_arrow.names
         if "item_id" not in names or "embedding" not in names:
             raise ValueError(f"{path}: needs columns item_id and embedding (has {names})")
-        batches = pf.iter_batches(batch_size=READ_ROWS, columns=["item_id", "embedding"])
         seen: set[str] = set()
         start = 0
-        for batch in batches:
+        for group in range(pf.metadata.num_row_groups):  # row groups, not iter_batches: its memory grows with the file
+            batch = pf.read_row_group(group, columns=["item_id", "embedding"], use_threads=False)
             ids = [str(i) for i in batch.column(0).to_pylist()]
-            x = _parquet_matrix(path, batch.column(1), start)
+            x = _parquet_matrix(path, batch.column(1).combine_chunks(), start)
             for n, item_id in enumerate(ids):
                 if item_id not in known:
                     raise ValueError(f"{path}: row {start + n}: item_id '{item_id}' is not in the items file")
