@@ -11,6 +11,7 @@ Goals (issue 13): >= 99.9% unique at 1M and 10M items; 10M assigned in <= 5 min 
 Timings on a shared machine are noisy: the load average is printed with them.
 
     python benchmarks/sid_scale.py --items 1000000 10000000
+    python benchmarks/sid_scale.py --items 100000 --unseen-clusters   # overflow's worst case
     python benchmarks/sid_scale.py --items 20000 --fit-items 5000 --set steps=200 --set warmup_steps=50   # smoke
 """
 
@@ -37,11 +38,15 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
 
 
-def assign_at_scale(quantizer, n: int, seed: int) -> dict:
-    """Nearest codes (streamed), then unique last level (before), then overflow (after); times each step."""
+def assign_at_scale(quantizer, n: int, seed: int, unseen: bool) -> dict:
+    """Nearest codes (streamed), then unique last level (before), then overflow (after); times each step.
+
+    Same generator and seed as the fit: the first rows are the fitted catalogue, the rest new items of
+    its clusters. ``unseen``: another seed, so every item comes from topics the quantiser never saw and
+    piles into few prefixes (a catalogue that drifted since the fit: the overflow's worst case).
+    """
     start = time.perf_counter()
-    # same generator and seed as the fit: its first rows are the fitted catalogue, the rest new items of its clusters
-    chunks = ((slice(s, s + len(x)), x) for s, x in clustered_chunks(n, seed=seed))
+    chunks = ((slice(s, s + len(x)), x) for s, x in clustered_chunks(n, seed=seed + unseen))
     codes, residual = quantizer.nearest_codes(chunks, n)
     nearest_s = time.perf_counter() - start
     books = quantizer.codebooks.numpy()
@@ -90,6 +95,8 @@ def main() -> int:
     parser.add_argument("--fit-items", type=int, default=100_000, help="synthetic items the quantiser is fitted on")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core machine)")
+    parser.add_argument("--unseen-clusters", action="store_true",
+                        help="assign items of topics the fit never saw (prefixes overflow; see assign_at_scale)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="RQ-VAE option of the fit")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -104,13 +111,14 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     rows = []
     for n in args.items:
-        row = assign_at_scale(quantizer, n, args.seed)
+        row = assign_at_scale(quantizer, n, args.seed, args.unseen_clusters)
         rows.append(row)
         print(f"| {n:,} | {row['uniqueness_before']:.4%} | {row['uniqueness_after']:.4%} | "
               f"{row['colliding_before']:,} -> {row['colliding_after']:,} | {row['assign_seconds']:.0f} "
               f"({row['nearest_seconds']:.0f} + {row['last_level_seconds']:.0f} + {row['spill_seconds']:.0f}) | "
               f"{row['peak_rss_gib']:.2f} | {row['load_average'][0]:.1f} |", flush=True)
-    print(json.dumps({"fit_items": args.fit_items, "options": options, "threads": args.threads,
+    print(json.dumps({"fit_items": args.fit_items, "unseen_clusters": args.unseen_clusters, "options": options,
+                      "threads": args.threads,
                       "tokens": tokens, "rows": rows}))
     return 0 if rows else 1
 
