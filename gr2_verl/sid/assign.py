@@ -1,15 +1,14 @@
-"""Embeddings -> SID codes with a fitted quantiser, including the random (unique) last level.
+"""Embeddings -> SID codes with a fitted quantiser: nearest codes level by level, then unique SIDs.
 
-Random last level (GR2 section 2): items that share the first L-1 codes (a "prefix") get distinct
-last codes. Within each shared prefix the items are visited in a seeded random order and each takes
-the nearest last-level code no earlier item of that prefix holds. SIDs are therefore unique whenever
-a prefix holds at most C items; items past the C-th of a prefix keep their nearest code (a collision
-the report counts). Items alone in their prefix keep their nearest code, so most SIDs stay semantic.
+Nearest-code residual quantisation runs chunk by chunk (memory: the codes plus the last level's
+residual, ``[n, L]`` ints and ``[n, latent]`` floats, never the ``[n, dim]`` embeddings at once), then
+``gr2_verl.sid.unique`` makes the SIDs unique (random last level, overflow into sibling prefixes).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 
 from gr2_verl.sid.rqkmeans import residual_codes
 from gr2_verl.sid.rqvae import RQVAE, RQVAEConfig
+from gr2_verl.sid.unique import unique_codes
 
 ENCODE_BATCH = 65536  # rows per encoder pass at assignment time
 
@@ -39,6 +39,11 @@ class SidQuantizer:
     def codebook_size(self) -> int:
         return int(self.codebooks.shape[1])
 
+    @property
+    def input_dim(self) -> int:
+        """Width of the embeddings it was fitted on."""
+        return int(self.codebooks.shape[2]) if self.model is None else self.model.encoder[0].in_features
+
     @torch.inference_mode()
     def latent(self, x: torch.Tensor) -> torch.Tensor:
         """The vector that gets quantised: the encoder output, or ``x`` itself for RQ-KMeans."""
@@ -47,15 +52,35 @@ class SidQuantizer:
         return torch.cat([self.model.encode(x[i : i + ENCODE_BATCH].float()) for i in range(0, len(x), ENCODE_BATCH)])
 
     @torch.inference_mode()
-    def assign(self, embeddings: np.ndarray | torch.Tensor, *, seed: int = 0) -> np.ndarray:
-        """``[n, L]`` int64 codes for ``embeddings [n, dim]``."""
-        z = self.latent(torch.as_tensor(embeddings))
-        codes, residual = residual_codes(z, self.codebooks)
-        codes = codes.numpy()
+    def assign(self, embeddings: np.ndarray | torch.Tensor, *, seed: int = 0,
+               reserved: np.ndarray | None = None) -> np.ndarray:
+        """``[n, L]`` int64 codes for ``embeddings [n, dim]``, avoiding the ``reserved [m, L]`` codes of other items."""
+        chunks = ((slice(i, i + ENCODE_BATCH), embeddings[i : i + ENCODE_BATCH])
+                  for i in range(0, len(embeddings), ENCODE_BATCH))
+        return self.assign_chunks(chunks, len(embeddings), seed=seed, reserved=reserved)
+
+    def assign_chunks(self, chunks: Iterable[tuple[slice | np.ndarray, np.ndarray | torch.Tensor]], n: int, *,
+                      seed: int = 0, reserved: np.ndarray | None = None) -> np.ndarray:
+        """Like ``assign`` for embeddings that arrive in pieces: ``(rows, [m, dim])`` fills rows ``rows`` of ``n``.
+
+        Every row must arrive once; only the codes and the last level's residual stay in memory.
+        """
+        codes, residual = self.nearest_codes(chunks, n)
         if self.random_last_level and self.levels > 1:
-            before_last = residual + self.codebooks[-1][codes[:, -1]]
-            codes[:, -1] = unique_last_level(codes, before_last.numpy(), self.codebooks[-1].numpy(), seed=seed)
+            codes = unique_codes(codes, residual, self.codebooks.numpy(), seed=seed, reserved=reserved)
         return codes
+
+    @torch.inference_mode()
+    def nearest_codes(self, chunks: Iterable[tuple[slice | np.ndarray, np.ndarray | torch.Tensor]],
+                      n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(nearest codes ``[n, L]``, the residual each row brings to the last level ``[n, latent]``)."""
+        codes = np.empty((n, self.levels), dtype=np.int64)
+        residual = np.empty((n, self.codebooks.shape[2]), dtype=np.float32)
+        for rows, x in chunks:
+            c, r = residual_codes(self.latent(torch.as_tensor(np.asarray(x, dtype=np.float32))), self.codebooks)
+            codes[rows] = c.numpy()
+            residual[rows] = (r + self.codebooks[-1][c[:, -1]]).numpy()
+        return codes, residual
 
     @torch.inference_mode()
     def reconstruction_error(self, embeddings: np.ndarray | torch.Tensor, codes: np.ndarray) -> float:
@@ -78,7 +103,7 @@ class SidQuantizer:
             "config": self.config,
             "codebooks": self.codebooks,
             "random_last_level": self.random_last_level,
-            "input_dim": None if self.model is None else self.model.encoder[0].in_features,
+            "input_dim": None if self.model is None else self.input_dim,
             "model": None if self.model is None else self.model.state_dict(),
         }
         atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -98,50 +123,3 @@ class SidQuantizer:
     def from_rqvae(cls, model: RQVAE) -> SidQuantizer:
         return cls(method="rqvae", config=asdict(model.config), codebooks=model.codebooks.detach().clone(),
                    random_last_level=model.config.random_last_level, model=model)
-
-
-def row_keys(codes: np.ndarray, codebook_size: int) -> np.ndarray:
-    """One int64 per row, equal exactly when the rows are equal (base-C number, or ranks when that overflows)."""
-    if codebook_size ** codes.shape[1] >= 2**63:
-        return np.unique(codes, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
-    key = np.zeros(len(codes), dtype=np.int64)
-    for level in range(codes.shape[1]):
-        key = key * codebook_size + codes[:, level]
-    return key
-
-
-def prefix_keys(codes: np.ndarray, codebook_size: int) -> np.ndarray:
-    """``row_keys`` of the first L-1 codes: items with equal keys share a prefix."""
-    return row_keys(codes[:, :-1], codebook_size)
-
-
-def unique_last_level(codes: np.ndarray, residual: np.ndarray, book: np.ndarray, *, seed: int) -> np.ndarray:
-    """Last-level codes, distinct within every prefix that holds at most C items.
-
-    ``residual [n, d]`` is what the last level quantises; ``book [C, d]`` its codebook.
-    """
-    c = book.shape[0]
-    last = codes[:, -1].copy()
-    keys = prefix_keys(codes, c)
-    # only prefixes where two items share the nearest last code need work: find them without a Python loop
-    _, full_inverse, full_counts = np.unique(row_keys(codes, c), return_inverse=True, return_counts=True)
-    clashing = np.unique(keys[full_counts[full_inverse.reshape(-1)] > 1])
-    if len(clashing) == 0:
-        return last
-    involved = np.flatnonzero(np.isin(keys, clashing))
-    order = involved[np.argsort(keys[involved], kind="stable")]
-    sorted_keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    ends = np.r_[starts[1:], len(order)]
-    rng = np.random.default_rng(seed)
-    book_sq = (book * book).sum(1)
-    for start, end in zip(starts, ends, strict=True):
-        members = rng.permutation(order[start:end])[:c]  # past C items the rest keep their nearest code
-        dist = book_sq - 2 * residual[members] @ book.T
-        taken = np.zeros(c, dtype=bool)
-        for row, item in enumerate(members):
-            d = np.where(taken, np.inf, dist[row])
-            code = int(d.argmin())
-            last[item] = code
-            taken[code] = True
-    return last

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -72,20 +72,124 @@ def embed_texts(
     return emb
 
 
-def load_embeddings(path: str | os.PathLike, rows: int) -> np.ndarray:
-    """A precomputed ``.npy`` of shape ``[rows, dim]`` (one row per item, in item order), as float32."""
+EMBEDDING_FORMATS = ".npy (one row per item, in items-file order) or .parquet (columns item_id, embedding)"
+READ_ROWS = 65536  # .npy rows read at a time: memory stays at one chunk besides what the caller keeps
+
+
+def load_embeddings(path: str | os.PathLike, item_ids: Sequence[str]) -> np.ndarray:
+    """Precomputed embeddings of ``item_ids`` as float32 ``[len(item_ids), dim]`` rows in that order."""
+    out = None
+    for rows, x in embedding_chunks(path, item_ids, {i: n for n, i in enumerate(item_ids)}):
+        if out is None:
+            out = np.empty((len(item_ids), x.shape[1]), dtype=np.float32)
+        out[rows] = x
+    return out
+
+
+def embedding_chunks(path: str | os.PathLike, item_ids: Sequence[str],
+                     wanted: Mapping[str, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stream ``(positions, [m, dim] float32)`` for the items in ``wanted`` (item id -> position), chunk by chunk.
+
+    ``.npy`` rows follow ``item_ids`` (the items file's order) and are memory-mapped; ``.parquet`` rows
+    are keyed by their ``item_id`` column (any order, read one row group at a time: memory follows the
+    row-group size, not the file size). Errors name the
+    file and row: ids absent from the items file, repeated ids, wrong widths, NaN/inf, and (after the
+    last chunk) wanted items that had no row.
+    """
     from gr2_verl.io import input_file
 
+    path = input_file(path, "embeddings (.npy or .parquet)")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        chunks = _npy_chunks(path, item_ids, wanted)
+    elif suffix == ".parquet":
+        chunks = _parquet_chunks(path, set(item_ids), wanted)
+    else:
+        raise ValueError(f"{path}: unknown embeddings file type '{path.suffix}' (use {EMBEDDING_FORMATS})")
+    seen = 0
+    for rows, x in chunks:
+        seen += len(rows)
+        yield rows, x
+    if seen < len(wanted):
+        raise ValueError(f"{path}: {len(wanted) - seen} item(s) of the items file have no embedding row "
+                         f"(first: '{_first_missing(path, wanted)}')")
+
+
+def _npy_chunks(path: Path, item_ids: Sequence[str],
+                wanted: Mapping[str, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     try:
-        emb = np.load(input_file(path, ".npy embeddings"), allow_pickle=False)
+        emb = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, EOFError) as e:  # truncated, pickled or not an .npy file at all
         raise ValueError(f"{path}: not a readable .npy array ({e})") from None
-    if emb.ndim != 2 or emb.shape[0] != rows:
-        raise ValueError(f"{path}: embeddings have shape {emb.shape}, need [{rows}, dim] (one row per item)")
-    if not np.isfinite(emb).all():
-        raise ValueError(f"{path}: embeddings hold NaN or infinite values (first bad row {_first_bad_row(emb)})")
-    return emb.astype(np.float32, copy=False)
+    if emb.ndim != 2 or emb.shape[0] != len(item_ids):
+        raise ValueError(f"{path}: embeddings have shape {emb.shape}, need [{len(item_ids)}, dim] "
+                         "(one row per item of the items file)")
+    for start in range(0, len(item_ids), READ_ROWS):
+        ids = item_ids[start : start + READ_ROWS]
+        keep = np.array([n for n, i in enumerate(ids) if i in wanted], dtype=np.int64)
+        if len(keep):
+            x = _finite(path, np.asarray(emb[start + keep], dtype=np.float32), start + keep)
+            yield np.array([wanted[ids[n]] for n in keep], dtype=np.int64), x
 
 
-def _first_bad_row(emb: np.ndarray) -> int:
-    return int(np.flatnonzero(~np.isfinite(emb).all(axis=1))[0])
+def _parquet_chunks(path: Path, known: set[str],
+                    wanted: Mapping[str, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+        names = pf.schema_arrow.names
+        if "item_id" not in names or "embedding" not in names:
+            raise ValueError(f"{path}: needs columns item_id and embedding (has {names})")
+        seen: set[str] = set()
+        start = 0
+        for group in range(pf.metadata.num_row_groups):  # row groups, not iter_batches: its memory grows with the file
+            batch = pf.read_row_group(group, columns=["item_id", "embedding"], use_threads=False)
+            ids = [str(i) for i in batch.column(0).to_pylist()]
+            x = _parquet_matrix(path, batch.column(1).combine_chunks(), start)
+            for n, item_id in enumerate(ids):
+                if item_id not in known:
+                    raise ValueError(f"{path}: row {start + n}: item_id '{item_id}' is not in the items file")
+                if item_id in seen:
+                    raise ValueError(f"{path}: row {start + n}: item_id '{item_id}' appears twice")
+                seen.add(item_id)
+            keep = np.array([n for n, i in enumerate(ids) if i in wanted], dtype=np.int64)
+            if len(keep):
+                yield np.array([wanted[ids[n]] for n in keep], dtype=np.int64), x[keep]
+            start += len(ids)
+    except (pa.ArrowInvalid, pa.ArrowIOError) as e:
+        raise ValueError(f"{path}: not a readable parquet file ({e})") from None
+
+
+def _parquet_matrix(path: Path, column, start: int) -> np.ndarray:
+    """A list<float> column -> ``[rows, dim]`` float32; every row must have the same width."""
+    import pyarrow as pa
+
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+            or pa.types.is_fixed_size_list(column.type)):
+        raise ValueError(f"{path}: column 'embedding' must be a list of floats, got {column.type}")
+    if column.null_count:
+        raise ValueError(f"{path}: row {start + column.is_null().to_pylist().index(True)}: embedding is null")
+    lengths = np.diff(np.asarray(column.offsets)) if not pa.types.is_fixed_size_list(column.type) else None
+    width = column.type.list_size if lengths is None else int(lengths[0])
+    if lengths is not None and (lengths != width).any():
+        bad = int(np.flatnonzero(lengths != width)[0])
+        raise ValueError(f"{path}: row {start + bad}: embedding has {lengths[bad]} values, row {start} has {width}")
+    x = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(column), width)
+    return _finite(path, x, start + np.arange(len(column)))
+
+
+def _finite(path: Path, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{path}: row {int(rows[np.flatnonzero(bad)[0]])}: embedding holds NaN or infinite values")
+    return x
+
+
+def _first_missing(path: Path, wanted: Mapping[str, int]) -> str:
+    """The first wanted item without a parquet row (re-reads the ids: only on the error path; .npy has them all)."""
+    import pyarrow.parquet as pq
+
+    present = set(pq.read_table(path, columns=["item_id"]).column(0).to_pylist())
+    return next(i for i in wanted if i not in present)

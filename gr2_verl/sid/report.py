@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gr2_verl.sid.assign import prefix_keys
+from gr2_verl.sid.unique import prefix_keys
 from gr2_verl.types import LEVEL_NAMES
 
 

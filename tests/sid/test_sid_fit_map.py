@@ -79,7 +79,25 @@ def test_load_embeddings_checks_shape(tmp_path):
     path = tmp_path / "e.npy"
     np.save(path, np.zeros((3, 4), dtype=np.float32))
     with pytest.raises(ValueError, match=r"e.npy: embeddings have shape \(3, 4\), need \[5, dim\]"):
-        load_embeddings(path, 5)
+        load_embeddings(path, list("abcde"))
+
+
+def test_parquet_embeddings_are_keyed_by_item_id(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    emb = np.arange(12, dtype=np.float32).reshape(4, 3)
+    ids = ["a", "b", "c", "d"]
+    path = tmp_path / "e.parquet"
+    shuffled = [2, 0, 3, 1]  # rows in another order, over several row groups
+    pq.write_table(pa.table({"item_id": [ids[k] for k in shuffled], "embedding": [emb[k].tolist() for k in shuffled]}),
+                   path, row_group_size=1)
+    assert np.array_equal(load_embeddings(path, ids), emb)
+    with pytest.raises(ValueError, match=r"e.parquet: row 0: item_id 'c' is not in the items file"):
+        load_embeddings(path, ["a", "b", "d"])
+    with pytest.raises(ValueError, match=r"e.parquet: 1 item\(s\) of the items file have no embedding row "
+                                         r"\(first: 'e'\)"):
+        load_embeddings(path, [*ids, "e"])
 
 
 def test_cli_fit_and_report(tmp_path, capsys):

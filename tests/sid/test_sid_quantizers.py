@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gr2_verl.sid.assign import prefix_keys, row_keys, unique_last_level
 from gr2_verl.sid.rqkmeans import kmeans, nearest, residual_codes, residual_kmeans
+from gr2_verl.sid.unique import prefix_keys, row_keys, unique_last_level
 
 
 def test_nearest_matches_brute_force():
@@ -66,7 +66,8 @@ def _last_level_case(prefix_sizes: list[int], c: int = 8, d: int = 4, seed: int 
 )
 def test_unique_last_level_cases(sizes, expect_unique_prefixes):
     codes, residual, book = _last_level_case(sizes)
-    last = unique_last_level(codes, residual, book, seed=0)
+    last, overflow = unique_last_level(codes, residual, book, seed=0)
+    assert len(overflow) == sum(max(0, size - book.shape[0]) for size in sizes)  # handed on to the sibling spill
     start = 0
     for group, size in enumerate(sizes):
         got = last[start : start + size]
@@ -83,14 +84,14 @@ def test_unique_last_level_prefers_nearest_free_code():
     book = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 10.0]], dtype=np.float32)
     codes = np.array([[0, 0], [0, 0]])
     residual = np.array([[0.0, 0.1], [0.1, 0.0]], dtype=np.float32)  # both nearest to code 0
-    last = unique_last_level(codes, residual, book, seed=0)
+    last, _ = unique_last_level(codes, residual, book, seed=0)
     assert sorted(last.tolist()) == [0, 1]  # the loser takes the next nearest, never the far code 2
 
 
 def test_unique_last_level_is_seeded():
     codes, residual, book = _last_level_case([6, 6, 3])
-    a = unique_last_level(codes, residual, book, seed=3)
-    assert np.array_equal(a, unique_last_level(codes, residual, book, seed=3))
+    a, _ = unique_last_level(codes, residual, book, seed=3)
+    assert np.array_equal(a, unique_last_level(codes, residual, book, seed=3)[0])
 
 
 def test_row_keys_survive_overflowing_codebooks():
