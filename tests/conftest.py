@@ -37,25 +37,12 @@ def qwen_tokenizer(qwen_tokenizer_dir):
 @pytest.fixture(scope="session")
 def tiny_qwen_dir(tmp_path_factory, qwen_tokenizer_dir) -> str:
     """A tiny random-weight Qwen3 causal LM (head_dim 32) saved with the real tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+    from transformers import AutoTokenizer
 
-    torch.manual_seed(0)
+    from gr2_verl.mini.model import TinyQwen3, tiny_qwen3
+
     tok = AutoTokenizer.from_pretrained(qwen_tokenizer_dir)
-    config = Qwen3Config(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=32,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tok.pad_token_id,
-    )
-    model = Qwen3ForCausalLM(config)
+    model = tiny_qwen3(tok, TinyQwen3(intermediate_size=128, max_position_embeddings=4096))
     out = tmp_path_factory.mktemp("tiny_qwen3")
     model.save_pretrained(out)
     tok.save_pretrained(out)

@@ -36,6 +36,7 @@ class TinyQwen3:
     num_key_value_heads: int = 1
     head_dim: int = 32
     max_position_embeddings: int = 1024
+    tie_word_embeddings: bool = True
     seed: int = 0
 
 
@@ -61,19 +62,16 @@ def build_tokenizer(texts: Iterable[str], sid_map: SidMap, vocab_size: int):
     return tokenizer
 
 
-def build_base_model(out_dir: str | Path, data_dir: str | Path, arch: TinyQwen3) -> dict[str, Any]:
-    """Tokenizer + random tiny Qwen3 saved to ``out_dir`` (the midtrain recipe's MODEL); returns a summary."""
+def tiny_qwen3(tokenizer, arch: TinyQwen3):
+    """A random-weight fp32 ``Qwen3ForCausalLM`` sized by ``arch`` for ``tokenizer`` (embedding rows padded as
+    ``gr2 vocab extend`` pads them; ``<|im_end|>`` ends a turn). The one tiny-model builder: the miniature GR2,
+    the tests and the recipes README use it."""
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    data = Path(data_dir)
-    sid_map = SidMap.load(str(data / "sid_map.json"))
-    files = [data / "rl" / "train.parquet", data / "sft" / "midtrain.parquet", data / "traces" / "sft.parquet"]
-    tokenizer = build_tokenizer(corpus_texts(files), sid_map, arch.vocab_size)
-    rows = -(-len(tokenizer) // PAD_MULTIPLE) * PAD_MULTIPLE
     torch.manual_seed(arch.seed)
     config = Qwen3Config(
-        vocab_size=rows,
+        vocab_size=-(-len(tokenizer) // PAD_MULTIPLE) * PAD_MULTIPLE,
         hidden_size=arch.hidden_size,
         intermediate_size=arch.intermediate_size,
         num_hidden_layers=arch.num_hidden_layers,
@@ -81,13 +79,22 @@ def build_base_model(out_dir: str | Path, data_dir: str | Path, arch: TinyQwen3)
         num_key_value_heads=arch.num_key_value_heads,
         head_dim=arch.head_dim,
         max_position_embeddings=arch.max_position_embeddings,
-        tie_word_embeddings=True,
+        tie_word_embeddings=arch.tie_word_embeddings,
         bos_token_id=None,
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tokenizer.pad_token_id,
         torch_dtype="float32",
     )
-    model = Qwen3ForCausalLM(config)
+    return Qwen3ForCausalLM(config)
+
+
+def build_base_model(out_dir: str | Path, data_dir: str | Path, arch: TinyQwen3) -> dict[str, Any]:
+    """Tokenizer + random tiny Qwen3 saved to ``out_dir`` (the midtrain recipe's MODEL); returns a summary."""
+    data = Path(data_dir)
+    sid_map = SidMap.load(str(data / "sid_map.json"))
+    files = [data / "rl" / "train.parquet", data / "sft" / "midtrain.parquet", data / "traces" / "sft.parquet"]
+    tokenizer = build_tokenizer(corpus_texts(files), sid_map, arch.vocab_size)
+    model = tiny_qwen3(tokenizer, arch)
     out = Path(out_dir)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -95,7 +102,7 @@ def build_base_model(out_dir: str | Path, data_dir: str | Path, arch: TinyQwen3)
     return {
         "path": str(out),
         "tokenizer_size": len(tokenizer),
-        "embedding_rows": rows,
+        "embedding_rows": model.config.vocab_size,
         "parameters": sum(p.numel() for p in model.parameters()),
         "arch": asdict(arch),
     }

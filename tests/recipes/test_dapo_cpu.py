@@ -68,8 +68,9 @@ def small_vocab_model(tmp_path_factory, rl_rows, qwen_tokenizer_dir) -> Path:
     tokens keep prompts at ~170 tokens.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    from gr2_verl.mini.model import TinyQwen3, tiny_qwen3
     from gr2_verl.types import SID_BEGIN, SID_END, sid_code_token
     from gr2_verl.vocab import add_sid_tokens
 
@@ -89,22 +90,9 @@ def small_vocab_model(tmp_path_factory, rl_rows, qwen_tokenizer_dir) -> Path:
     add_sid_tokens(tokenizer, [SID_BEGIN, SID_END, *codes])
     tokenizer.save_pretrained(out)
 
-    torch.manual_seed(0)
     end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=32,
-        max_position_embeddings=2048,
-        tie_word_embeddings=False,
-        eos_token_id=end_of_turn,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = Qwen3ForCausalLM(config)
+    arch = TinyQwen3(intermediate_size=128, max_position_embeddings=2048, tie_word_embeddings=False)
+    model = tiny_qwen3(tokenizer, arch)
     with torch.no_grad():
         # Hidden unit 0 is ~constant (every embedding carries 1.0 there) and only <|im_end|> reads it.
         model.model.embed_tokens.weight[:, 0] = 1.0
