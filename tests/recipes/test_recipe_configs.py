@@ -51,7 +51,7 @@ def _answer(order: list[int]) -> str:
 
 def test_every_config_is_tested():
     assert PRIMARY == ["dapo", "sft_midtrain", "sft_reasoning"]
-    assert RL_PRESETS == ["cpu_tiny", *GPU_PRESETS] and SFT_PRESETS == list(GPU_PRESETS)
+    assert RL_PRESETS == ["cpu_tiny", *GPU_PRESETS] and SFT_PRESETS == ["cpu_tiny", *GPU_PRESETS]
     assert [p.stem for p in ABLATIONS] == ["conditional_format", "identity_gated", "listwise_ndcg", "naive_format"]
 
 
@@ -95,6 +95,23 @@ def test_gpu_presets_carry_no_cpu_only_setting(preset):
     assert "attn_implementation" not in config.actor_rollout_ref.model.override_config
     assert config.trainer.device == "cuda" and "num_gpus" not in config.ray_kwargs.ray_init
     assert "env_vars" not in config.ray_kwargs.ray_init.runtime_env
+    for name in ("sft_midtrain", "sft_reasoning"):
+        sft = _compose(name, [f"sft_model={preset}"])
+        assert "mixed_precision" not in sft.engine and "attn_implementation" not in sft.model.override_config
+        assert sft.trainer.device == "cuda" and sft.model.use_remove_padding
+
+
+@pytest.mark.parametrize("name", ["sft_midtrain", "sft_reasoning"])
+def test_sft_cpu_tiny_preset_selects_cpu_settings(name, tiny_qwen_dir):
+    """The SFT twin of cpu_tiny: the SFT scripts train on CPU with PRESET=cpu_tiny (test_sft_cpu_smoke runs it)."""
+    from verl.utils.config import omega_conf_to_dataclass
+
+    config = _compose(name, ["sft_model=cpu_tiny", f"model.path={tiny_qwen_dir}"])
+    assert config.trainer.device == "cpu" and config.trainer.n_gpus_per_node == 1
+    assert config.engine.mixed_precision.param_dtype == "fp32" and not config.engine.use_torch_compile
+    assert config.model.override_config.attn_implementation == "sdpa" and not config.model.use_remove_padding
+    # veRL builds its engine config from it: the fp32 request reaches the FSDP engine.
+    assert omega_conf_to_dataclass(config.engine).mixed_precision["param_dtype"] == "fp32"
 
 
 def test_cpu_tiny_preset_selects_the_cpu_backends():
@@ -112,7 +129,7 @@ def test_cpu_tiny_preset_selects_the_cpu_backends():
     assert config.reward.reward_kwargs.max_resp_len == config.data.max_response_length
 
 
-@pytest.mark.parametrize("preset", SFT_PRESETS)
+@pytest.mark.parametrize("preset", GPU_PRESETS)
 @pytest.mark.parametrize("name", ["sft_midtrain", "sft_reasoning"])
 def test_sft_effective_values(name, preset, tiny_qwen_dir):
     from verl.utils.config import omega_conf_to_dataclass

@@ -2,7 +2,8 @@
 
 `torchrun -m verl.trainer.sft_trainer` through recipes/midtrain_sft.sh, then recipes/reasoning_sft.sh
 from the mid-training HF export: one step each on a tiny random Qwen3 (head_dim 32), on CPU through
-gr2_verl.verl_ext.cpu_platform. Each stage must leave a checkpoint with a loadable Hugging Face export.
+gr2_verl.verl_ext.cpu_platform with the CPU preset (``PRESET=cpu_tiny``: fp32, SDPA).
+Each stage must leave a checkpoint with a loadable Hugging Face export.
 """
 
 from __future__ import annotations
@@ -19,10 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 # What a laptop adds to a recipe to run it on CPU (recipes/README.md, "Smoke-test on a laptop").
 CPU_ENV = {"VERL_PLATFORM": "cpu", "VERL_ENGINE_DEVICE": "cuda", "VERL_ENGINE_VENDOR": "nvidia"}
-CPU_OVERRIDES = [
-    "trainer.device=cpu",
-    "+model.override_config.attn_implementation=sdpa",
-    "data.num_workers=0",
+SMALL = [
     "data.train_batch_size=4",
     "data.micro_batch_size_per_gpu=2",
     "trainer.total_training_steps=1",
@@ -32,9 +30,9 @@ CPU_OVERRIDES = [
 def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     # torchrun and python come from this interpreter's environment, as in an activated venv.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    run_env = {**os.environ, **CPU_ENV, "PRESET": "qwen3_1p7b", "PATH": path, **env}
+    run_env = {**os.environ, **CPU_ENV, "PRESET": "cpu_tiny", "PATH": path, **env}
     done = subprocess.run(
-        ["bash", str(ROOT / "recipes" / script), *CPU_OVERRIDES],
+        ["bash", str(ROOT / "recipes" / script), *SMALL],
         env=run_env,
         capture_output=True,
         text=True,
