@@ -36,13 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gr2_verl.io import input_file, output_dir
     from gr2_verl.lab import LabConfig
-    from gr2_verl.lab.runner import run_lab_folder
-    from reward_fns import VARIANTS
+    from gr2_verl.lab.runner import lab_variants, run_lab_folder
 
-    names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown:  # checked before any work
-        raise ValueError(f"--variants: unknown reward variants {unknown}; choose from {list(VARIANTS)}")
+    names = lab_variants(args.variants)  # checked before any work
     output_dir(args.out)
     if args.data:
         input_file(args.data, "RL parquet")

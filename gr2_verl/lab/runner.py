@@ -28,6 +28,19 @@ def lab_rows(data: str | None, n_rows: int, seed: int) -> list[RLRow]:
     return [parse_rl_record(r, "synthetic", i) for i, r in enumerate(synthetic_rl_records(n_rows, seed=seed))]
 
 
+def lab_variants(spec: str | Sequence[str]) -> list[str]:
+    """Reward variant names from ``"all"``, a comma-separated string or a list; ValueError names unknown ones."""
+    from reward_fns import VARIANTS
+
+    if spec == "all":
+        return list(VARIANTS)
+    names = [v.strip() for v in spec.split(",")] if isinstance(spec, str) else list(spec)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ValueError(f"--variants: unknown reward variants {unknown}; choose from {list(VARIANTS)}")
+    return names
+
+
 def run_lab_folder(
     out: str | Path, *, data: str | None, n_rows: int, variants: Sequence[str], config: LabConfig
 ) -> tuple[dict[str, Any], list[Path]]:
@@ -40,9 +53,7 @@ def run_lab_folder(
     from gr2_verl.plots import lab_plot
     from reward_fns import VARIANTS
 
-    unknown = [n for n in variants if n not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown reward variants {unknown}; choose from {list(VARIANTS)}")
+    variants = lab_variants(variants)
     out = Path(out)
     rows = lab_rows(data, n_rows, config.seed)
     with tqdm(total=config.steps * len(variants), desc="reward lab", unit="step") as bar:

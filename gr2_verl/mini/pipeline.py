@@ -20,7 +20,7 @@ from typing import Any
 from gr2_verl.mini.data import MiniConfig, write_dataset
 from gr2_verl.mini.generate import generate_answers
 from gr2_verl.mini.model import TinyQwen3, build_base_model
-from gr2_verl.mini.recipes import SFT_CPU_OVERRIDES, latest_export, run_recipe, step_metrics
+from gr2_verl.mini.recipes import latest_export, run_recipe, step_metrics
 
 DAPO_REWARDS = ("conditional_format", "naive_format")
 
@@ -49,7 +49,7 @@ class MiniSettings:
 
 def sft_overrides(steps: int, batch: int, lr: float) -> list[str]:
     return [
-        *SFT_CPU_OVERRIDES,
+        "trainer.save_freq=-1",
         f"data.train_batch_size={batch}",
         f"data.micro_batch_size_per_gpu={batch}",
         "data.max_length=512",
@@ -159,7 +159,7 @@ def run(
             tracker,
             lambda n=name, sc=script, m=model, k=key, v=value, z=sizes, c=cont: run_recipe(
                 sc,
-                {"PRESET": "qwen3_1p7b", "MODEL": m(), k: v, "OUT": str(out / n if c else _fresh(out / n))},
+                {"PRESET": "cpu_tiny", "MODEL": m(), k: v, "OUT": str(out / n if c else _fresh(out / n))},
                 sft_overrides(*z),
                 logs / f"{n}.log",
                 append=c,

@@ -1,7 +1,7 @@
 """Run the real recipe scripts (recipes/*.sh) on CPU at the miniature sizes, and read veRL's step metrics back.
 
-Each stage is the unchanged recipe script plus Hydra overrides: the CPU settings veRL needs here
-(fp32, SDPA, no padding-free path, no torch.compile) and the miniature sizes. veRL prints one line per
+Each stage is the unchanged recipe script with the CPU model preset (``PRESET=cpu_tiny``: fp32, SDPA,
+no padding-free path, no torch.compile) plus Hydra overrides for the miniature sizes. veRL prints one line per
 step, ``step:N - key:value - key:value ...``; ``step_metrics`` parses them from the saved log.
 """
 
@@ -17,18 +17,6 @@ from pathlib import Path
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 # What a laptop adds to a recipe to run it on CPU (recipes/README.md, "Smoke-test on a laptop").
 CPU_ENV = {"VERL_PLATFORM": "cpu", "VERL_ENGINE_DEVICE": "cuda", "VERL_ENGINE_VENDOR": "nvidia"}
-SFT_CPU_OVERRIDES = (
-    "trainer.device=cpu",
-    "+model.override_config.attn_implementation=sdpa",
-    # The padding-free path packs a batch into one sequence; SDPA on CPU then attends across all of it.
-    "model.use_remove_padding=False",
-    "model.enable_gradient_checkpointing=False",
-    # fp32 compute: this CPU's bf16 matmuls are ~10x slower.
-    "+engine.mixed_precision.param_dtype=fp32",
-    "engine.use_torch_compile=False",
-    "data.num_workers=0",
-    "trainer.save_freq=-1",
-)
 STEP_LINE = re.compile(r"step:(\d+) - (.*)")
 
 
