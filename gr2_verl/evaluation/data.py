@@ -66,7 +66,8 @@ def load_generations(path: str | Path, rows: Sequence[RLRow]) -> list[Generation
     index_field = _first_field(records, INDEX_FIELDS)
     if index_field is None and "gts" not in records[0]:
         raise ValueError(f"{path}: no sample index; expected 'gts' (veRL dump) or one of {list(INDEX_FIELDS)}")
-    by_gt = {row.ground_truth: row.index for row in rows}
+    # index-less dumps (veRL's own) are matched by ground truth
+    by_gt = {row.ground_truth: row.index for row in rows} if index_field is None else {}
     if index_field is None and len(by_gt) < len(rows):
         raise ValueError(
             f"{path}: no row index, and {len(rows) - len(by_gt)} test rows share their ground truth with another, "
