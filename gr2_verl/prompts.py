@@ -35,6 +35,9 @@ ANSWER_INSTRUCTIONS = (
 )
 
 
+CANDIDATES_HEADER = "Candidates to re-rank"  # opens the candidate block of the user message
+
+
 class SidCollisionError(ValueError):
     """Two candidates of one sample share a SID (or a missed target shares a candidate's SID)."""
 
@@ -80,7 +83,7 @@ def build_messages(
         f"The user's history, oldest first ({len(sample.history)} items):",
         history,
         "",
-        f"Candidates to re-rank ({len(shown)} items):",
+        f"{CANDIDATES_HEADER} ({len(shown)} items):",
         _bulleted(shown, items, sid_map),
     ]
     if hints:

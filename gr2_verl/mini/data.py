@@ -11,6 +11,11 @@ visible in the SIDs alone (as a real RQ-VAE's first level clusters similar items
 
 The dataset folder is written by ``data_prep.outputs.write_outputs`` (RL parquet per split, mid-training
 SFT rows); ``write_traces`` adds reasoning-SFT rows from a synthetic teacher (``traces/sft.parquet``).
+
+Copying: a real base LLM can already copy text from its prompt; a random tiny model cannot, and without
+that skill every answer names SIDs outside the list. ``copy_rows`` adds mid-training rows whose answer is
+the candidate list as a JSON ranking, in prompt order: on the candidate block alone (short rows: the skill
+appears as a sudden drop in loss after ~200 steps of 32) and on the whole RL prompt (where it must work).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 from data_prep.outputs import write_outputs
 from data_prep.sft_parquet import SFT_SCHEMA
 from gr2_verl.io import atomic_write_text, write_parquet
+from gr2_verl.prompts import CANDIDATES_HEADER
 from gr2_verl.rl_row import read_rl_rows
 from gr2_verl.types import Item, RerankSample, SidMap
 
@@ -131,8 +137,22 @@ def write_traces(data_dir: Path, rule_share: float, seed: int) -> dict[str, Any]
     return {"rows": len(out), "follow_rule": followed, "path": str(path)}
 
 
+def copy_rows(rl_parquet: Path) -> list[dict[str, Any]]:
+    """Mid-training rows answering the candidate list as ``{"ranking": [...]}``: from the block, and from the prompt."""
+    rows = []
+    for row in read_rl_rows(rl_parquet):
+        answer = {"role": "assistant", "content": json.dumps({"ranking": list(row.shown_candidates)})}
+        user = row.prompt[-1]["content"]
+        block = user[user.index(CANDIDATES_HEADER) :]
+        rows.append({"messages": [{"role": "user", "content": block}, answer], "task": "copy_list"})
+        rows.append({"messages": [*row.prompt, answer], "task": "copy_prompt"})
+    return rows
+
+
 def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float = 0.5) -> dict[str, Any]:
     """The dataset folder (``gr2 prepare`` layout) plus ``traces/sft.parquet``; returns the summary."""
+    import pyarrow.parquet as pq
+
     out = Path(out_dir)
     items, sid_map = catalogue(cfg)
     samples = make_samples(cfg)
@@ -141,6 +161,10 @@ def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float = 0
         samples, items, sid_map, out, dataset=DATASET, popularity=popularity, seed=cfg.seed, prompt_stats=False
     )
     summary["traces"] = write_traces(out, rule_share, cfg.seed)
+    midtrain = out / "sft" / "midtrain.parquet"
+    copies = copy_rows(out / "rl" / "train.parquet")
+    write_parquet(pq.read_table(midtrain).to_pylist() + copies, SFT_SCHEMA, midtrain)
+    summary["sft_midtrain"]["copy_rows"] = len(copies)
     summary["mini"] = {
         **cfg.__dict__,
         "rule_share": rule_share,

@@ -32,12 +32,12 @@ class MiniSettings:
     data: MiniConfig = field(default_factory=MiniConfig)
     arch: TinyQwen3 = field(default_factory=TinyQwen3)
     rule_share: float = 0.5  # share of teacher traces that follow the rule (the rest copy the input order)
-    midtrain_steps: int = 20
-    midtrain_batch: int = 64
-    midtrain_lr: float = 4e-3
-    reasoning_steps: int = 80
+    midtrain_steps: int = 300  # the copy rows' skill appears after ~200 steps of 32 (mini/data.py)
+    midtrain_batch: int = 32
+    midtrain_lr: float = 3e-3
+    reasoning_steps: int = 150
     reasoning_batch: int = 16
-    reasoning_lr: float = 4e-3
+    reasoning_lr: float = 2e-3
     dapo_steps: int = 15
     dapo_lr: float = 3e-4
     dapo_prompts: int = 8  # prompts per step (x rollout.n = 4 answers)

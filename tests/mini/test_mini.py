@@ -60,6 +60,22 @@ def test_traces_are_valid_answers_paid_as_intended(data_dir):
     assert kinds == {True, False}
 
 
+def test_copy_rows_answer_the_list_in_prompt_order(data_dir):
+    """Mid-training's copy rows: from the candidate block alone and from the whole prompt, an identity ranking."""
+    midtrain = pq.read_table(data_dir / "sft" / "midtrain.parquet").to_pylist()
+    rl = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()
+    by_task = {task: [r for r in midtrain if r["task"] == task] for task in ("copy_list", "copy_prompt")}
+    assert len(by_task["copy_list"]) == len(by_task["copy_prompt"]) == TINY.train
+    for short, full, row in zip(by_task["copy_list"], by_task["copy_prompt"], rl, strict=True):
+        truth = row["reward_model"]["ground_truth"]
+        assert full["messages"][:-1] == row["prompt"] and short["messages"][-1] == full["messages"][-1]
+        user = short["messages"][0]["content"]
+        assert user.startswith("Candidates to re-rank") and "history, oldest first" not in user
+        assert row["prompt"][1]["content"].endswith(user)
+        outcome = judge(short["messages"][-1]["content"], truth)
+        assert outcome.valid and outcome.is_identity
+
+
 def test_tokenizer_is_small_with_normal_sid_tokens(data_dir, tmp_path):
     from transformers import AutoTokenizer
 

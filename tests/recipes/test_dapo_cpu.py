@@ -128,6 +128,24 @@ def ray_tmp():
         yield path
 
 
+def _run_cpu(script: str, overrides: list[str], *, model: Path, data: Path, out: Path, ray_tmp: str):
+    """``recipes/<script>`` with the CPU preset; fails the test with the output's tail on a non-zero exit."""
+    env = {
+        **os.environ,
+        # `python` in the script is this interpreter, as in an activated venv.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PRESET": "cpu_tiny",
+        "MODEL": str(model),
+        "DATA_DIR": str(data),
+        "OUT": str(out),
+        "RAY_TMPDIR": ray_tmp,
+    }
+    command = ["bash", str(ROOT / "recipes" / script), *overrides]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    return done
+
+
 @pytest.mark.slow
 def test_dapo_sh_trains_two_real_steps_on_cpu(tmp_path, rl_rows, small_vocab_model, ray_tmp):
     from transformers import AutoModelForCausalLM
@@ -138,24 +156,7 @@ def test_dapo_sh_trains_two_real_steps_on_cpu(tmp_path, rl_rows, small_vocab_mod
     write_rl_parquet(rl_rows[:32], data / "rl" / "train.parquet")
     write_rl_parquet(rl_rows[32:], data / "rl" / "val.parquet")
     out = tmp_path / "out"
-    env = {
-        **os.environ,
-        # `python` in the script is this interpreter, as in an activated venv.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PRESET": "cpu_tiny",
-        "MODEL": str(small_vocab_model),
-        "DATA_DIR": str(data),
-        "OUT": str(out),
-        "RAY_TMPDIR": ray_tmp,
-    }
-    done = subprocess.run(
-        ["bash", str(ROOT / "recipes" / "dapo.sh"), *OVERRIDES],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    done = _run_cpu("dapo.sh", OVERRIDES, model=small_vocab_model, data=data, out=out, ray_tmp=ray_tmp)
     steps = _step_metrics(done.stdout)
     assert sorted(steps) == [1, 2], done.stdout[-3000:]
 
@@ -207,23 +208,8 @@ def test_eval_sh_pairs_answers_with_test_rows_by_row_index_on_cpu(tmp_path, rl_r
     write_rl_parquet(rows, data / "rl" / "test.parquet")
     (data / "summary.json").write_text(json.dumps({"prompt_tokens": {"test": {"with_sid_tokens": {"max": 400}}}}))
     out = tmp_path / "eval"
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PRESET": "cpu_tiny",
-        "MODEL": str(small_vocab_model),
-        "DATA_DIR": str(data),
-        "OUT": str(out),
-        "RAY_TMPDIR": ray_tmp,
-    }
-    done = subprocess.run(
-        ["bash", str(ROOT / "recipes" / "eval.sh"), f"data.max_response_length={MAX_RESPONSE}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    overrides = [f"data.max_response_length={MAX_RESPONSE}"]
+    done = _run_cpu("eval.sh", overrides, model=small_vocab_model, data=data, out=out, ray_tmp=ray_tmp)
     assert "data.max_prompt_length=512" in done.stdout  # 400 x 1.1, rounded up to 128
     dump = [json.loads(line) for line in (out / "generations" / "0.jsonl").read_text().splitlines()]
     assert sorted(d["row_index"] for d in dump) == [r["extra_info"]["index"] for r in rows]
