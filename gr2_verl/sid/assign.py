@@ -2,7 +2,7 @@
 
 Nearest-code residual quantisation runs chunk by chunk (memory: the codes plus the last level's
 residual, ``[n, L]`` ints and ``[n, latent]`` floats, never the ``[n, dim]`` embeddings at once), then
-``gr2_verl.sid.unique`` makes the SIDs unique (random last level, overflow into sibling prefixes).
+``gr2_verl.sid.unique`` makes the SIDs unique (random last level, overflow into sibling prefixes, then up the tree).
 """
 
 from __future__ import annotations
