@@ -152,28 +152,33 @@ def spill(codes: np.ndarray, overflow: np.ndarray, residual: np.ndarray, books: 
 class Occupancy:
     """Distinct SIDs held under any prefix: the sorted keys held before the spill plus those it hands out.
 
-    ``children(depth, parent)`` counts, for the C children of a prefix of ``depth`` codes, the held
-    SIDs under each; arrays are built on first use and kept current by ``add``.
+    For the C children of a prefix of ``depth`` codes it keeps the held SIDs under each and a penalty
+    (0, or inf once the child's subtree is full) that is added to distances, built on first use and
+    kept current by ``add``.
     """
 
     def __init__(self, held: np.ndarray, levels: int, codebook_size: int):
         self.held, self.levels, self.c = held, levels, codebook_size
-        self.fill: dict[tuple[int, int], np.ndarray] = {}
+        self.spans = [codebook_size ** (levels - depth - 1) for depth in range(levels)]  # SIDs under a child
+        self.fill: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
-    def children(self, depth: int, parent: int) -> np.ndarray:
-        """``[C]`` held SIDs under each child ``parent * C + k`` of the prefix ``parent`` (``depth`` codes)."""
+    def children(self, depth: int, parent: int) -> tuple[np.ndarray, np.ndarray]:
+        """(held SIDs ``[C]``, penalty ``[C]``) of each child ``parent * C + k`` of the prefix ``parent``."""
         fill = self.fill.get((depth, parent))
         if fill is None:
-            span = self.c ** (self.levels - depth - 1)  # SIDs under one child
-            bounds = np.searchsorted(self.held, (parent * self.c + np.arange(self.c + 1)) * span)
-            fill = self.fill[(depth, parent)] = np.diff(bounds)
+            span = self.spans[depth]
+            counts = np.diff(np.searchsorted(self.held, (parent * self.c + np.arange(self.c + 1)) * span))
+            fill = self.fill[(depth, parent)] = counts, np.where(counts >= span, np.inf, 0).astype(np.float32)
         return fill
 
     def add(self, key: int) -> None:
         """Count the SID ``key`` as held under every one of its prefixes."""
-        for depth in range(self.levels):
-            below = self.c ** (self.levels - depth - 1)
-            self.children(depth, key // (below * self.c))[(key // below) % self.c] += 1
+        for depth, span in enumerate(self.spans):
+            counts, penalty = self.children(depth, key // (span * self.c))
+            child = (key // span) % self.c
+            counts[child] += 1
+            if counts[child] >= span:
+                penalty[child] = np.inf
 
     def descend(self, parent: int, top: int, residual: np.ndarray, first: np.ndarray, books: np.ndarray,
                 squares: np.ndarray) -> list[int] | None:
@@ -184,12 +189,11 @@ class Occupancy:
         """
         path = []
         for depth in range(top, self.levels):
-            full = self.children(depth, parent) >= self.c ** (self.levels - depth - 1)
-            if full.all():
-                return None
-            dist = first.copy() if depth == top else squares[depth] - 2 * books[depth] @ residual
-            dist[full] = np.inf
+            dist = (first if depth == top else squares[depth] - 2 * books[depth] @ residual)
+            dist = dist + self.children(depth, parent)[1]
             code = int(dist.argmin())
+            if dist[code] == np.inf:  # every child full (only possible at ``top``: a parent chosen below has room)
+                return None
             path.append(code)
             parent = parent * self.c + code
             residual = residual - books[depth][code]
