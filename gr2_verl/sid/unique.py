@@ -128,21 +128,23 @@ def spill(codes: np.ndarray, overflow: np.ndarray, residual: np.ndarray, books: 
     row that found no free SID at all (more than C^L items) and keeps its colliding codes.
     """
     c, levels = books.shape[1], codes.shape[1]
-    settled = np.ones(len(codes), dtype=bool)
-    settled[overflow] = False
-    occupancy = Occupancy(np.unique(row_keys(np.concatenate([reserved, codes[settled]]), c)), levels, c)
     squares = (books * books).sum(2)
     kept = np.full(len(overflow), -1)
     for top in range(levels - 2, -1, -1):
         waiting = np.flatnonzero(kept < 0)
+        if len(waiting) == 0:
+            break
+        held = np.ones(len(codes), dtype=bool)
+        held[overflow[waiting]] = False  # every other row, placed by an earlier pass included, holds its SID
+        occupancy = Occupancy(np.unique(row_keys(np.concatenate([reserved, codes[held]]), c)), levels, c)
         for i0 in range(0, len(waiting), SPILL_CHUNK):
             pending = waiting[i0 : i0 + SPILL_CHUNK]
             rows = overflow[pending]
             entering = residual[rows] + books[np.arange(top, levels - 1), codes[rows, top:-1]].sum(1)
             first = squares[top] - 2 * entering @ books[top].T  # batched: the ranking of the first free level
-            parents = row_keys(codes[rows, :top], c) if top else np.zeros(len(rows), dtype=np.int64)
-            for j, row, parent, r, dist in zip(pending, rows, parents, entering, first, strict=True):
-                path = occupancy.descend(int(parent), top, r, dist, books, squares)
+            parents = row_keys(codes[rows, :top], c).tolist() if top else [0] * len(rows)
+            for j, row, parent, r, dist in zip(pending.tolist(), rows.tolist(), parents, entering, first, strict=True):
+                path = occupancy.descend(parent, top, r, dist, books, squares)
                 if path is not None:
                     codes[row, top:] = path
                     kept[j] = top
@@ -150,11 +152,12 @@ def spill(codes: np.ndarray, overflow: np.ndarray, residual: np.ndarray, books: 
 
 
 class Occupancy:
-    """Distinct SIDs held under any prefix: the sorted keys held before the spill plus those it hands out.
+    """Distinct SIDs held under prefixes of one pass: the sorted keys held before it plus those it hands out.
 
     For the C children of a prefix of ``depth`` codes it keeps the held SIDs under each and a penalty
-    (0, or inf once the child's subtree is full) that is added to distances, built on first use and
-    kept current by ``add``.
+    (0, or inf once the child's subtree is full) that is added to distances, built on first use from
+    the sorted keys and kept current by ``descend``, which updates only the prefixes below its ``top``:
+    a pass that escapes further up starts a new ``Occupancy``.
     """
 
     def __init__(self, held: np.ndarray, levels: int, codebook_size: int):
@@ -171,15 +174,6 @@ class Occupancy:
             fill = self.fill[(depth, parent)] = counts, np.where(counts >= span, np.inf, 0).astype(np.float32)
         return fill
 
-    def add(self, key: int) -> None:
-        """Count the SID ``key`` as held under every one of its prefixes."""
-        for depth, span in enumerate(self.spans):
-            counts, penalty = self.children(depth, key // (span * self.c))
-            child = (key // span) % self.c
-            counts[child] += 1
-            if counts[child] >= span:
-                penalty[child] = np.inf
-
     def descend(self, parent: int, top: int, residual: np.ndarray, first: np.ndarray, books: np.ndarray,
                 squares: np.ndarray) -> list[int] | None:
         """Codes for levels ``top..L-1`` under ``parent``, nearest first among subtrees with a free SID; held.
@@ -187,15 +181,20 @@ class Occupancy:
         ``residual`` enters level ``top``, ``first`` is its distance to each level-``top`` code. ``None``
         when every child of ``parent`` is full.
         """
-        path = []
+        path, fills = [], []
         for depth in range(top, self.levels):
             dist = (first if depth == top else squares[depth] - 2 * books[depth] @ residual)
-            dist = dist + self.children(depth, parent)[1]
+            fill = self.children(depth, parent)
+            dist = dist + fill[1]
             code = int(dist.argmin())
             if dist[code] == np.inf:  # every child full (only possible at ``top``: a parent chosen below has room)
                 return None
             path.append(code)
+            fills.append(fill)
             parent = parent * self.c + code
             residual = residual - books[depth][code]
-        self.add(parent)
+        for (counts, penalty), code, span in zip(fills, path, self.spans[top:], strict=True):
+            counts[code] += 1
+            if counts[code] >= span:
+                penalty[code] = np.inf
         return path
