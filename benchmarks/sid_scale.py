@@ -1,17 +1,23 @@
-"""SID assignment at catalogue scale: uniqueness, wall time and peak RSS for 1M and 10M items.
+"""SID assignment at catalogue scale: uniqueness, wall and CPU time, peak RSS for 1M and 10M items.
 
 Fits the default quantiser (RQ-VAE, EMA, k-means init, random last level) on a synthetic clustered
 catalogue, then assigns SIDs to N items of the same generator, streamed in chunks so the [N, 384]
-embeddings never sit in memory. "before" is the random last level alone (items past the C-th of a
-prefix collide, the behaviour up to issue 13); "after" adds the overflow into sibling prefixes.
-Also measures the prompt-token cost of the SID format with the real Qwen3 tokenizer: the chosen
-overflow keeps 4 codes per SID; an extra level (the TIGER/GRID dedup digit) would add one.
+embeddings never sit in memory. Uniqueness is reported three ways: "before" is the random last level
+alone (items past the C-th of a prefix collide, the behaviour up to issue 13), "siblings" adds the
+overflow into sibling prefixes (issue 13's first step), "after" adds the escape further up the tree
+when all siblings are full (gr2_verl.sid.unique). Assignment time excludes generating the synthetic
+embeddings (timed apart: in production they are read from a file); CPU seconds are user + sys.
+Also measures the prompt-token cost of the SID format with the real Qwen3 tokenizer: the overflow and
+its escape keep 4 codes per SID (no extra token); an extra level (the TIGER/GRID dedup digit) would add one.
 
 Goals (issue 13): >= 99.9% unique at 1M and 10M items; 10M assigned in <= 5 min on the 2-core machine.
 Timings on a shared machine are noisy: the load average is printed with them.
 
-    python benchmarks/sid_scale.py --items 1000000 10000000
-    python benchmarks/sid_scale.py --items 100000 --unseen-clusters   # overflow's worst case
+    python benchmarks/sid_scale.py --items 1000000 10000000 --save same_clusters
+    python benchmarks/sid_scale.py --items 10000000 --fit-items 5000 --set steps=200 --set warmup_steps=50 \
+        --save same_clusters_fit5k   # the fit of the runs before issue 13's speed-up
+    python benchmarks/sid_scale.py --items 1000000 --unseen-clusters --fit-items 5000 --set steps=200 \
+        --set warmup_steps=50 --save unseen_clusters_fit5k   # the overflow's worst case
     python benchmarks/sid_scale.py --items 20000 --fit-items 5000 --set steps=200 --set warmup_steps=50   # smoke
 """
 
@@ -22,6 +28,8 @@ import json
 import os
 import resource
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,42 +40,75 @@ from gr2_verl.sid.synthetic import clustered_chunks, clustered_embeddings
 from gr2_verl.sid.unique import spill, unique_last_level
 
 HISTORY = 20  # items in a benchmark prompt's history, plus K=10 candidates
+RESULTS = Path(__file__).parent / "results" / "sid_scale.json"
 
 
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
 
 
+class Clock:
+    """Wall and CPU (user + sys, all threads) seconds since ``start``, less what ``excluded`` took."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.excluded_wall = self.excluded_cpu = 0.0
+
+    def excluded(self, chunks: Iterator[tuple[int, np.ndarray]]) -> Iterator[tuple[slice, np.ndarray]]:
+        """Pass the synthetic chunks through as (rows, x), booking the time spent generating them apart."""
+        while True:
+            wall, cpu = time.perf_counter(), time.process_time()
+            start, x = next(chunks, (None, None))
+            self.excluded_wall += time.perf_counter() - wall
+            self.excluded_cpu += time.process_time() - cpu
+            if x is None:
+                return
+            yield slice(start, start + len(x)), x
+
+    def read(self) -> tuple[float, float]:
+        return (time.perf_counter() - self.wall - self.excluded_wall,
+                time.process_time() - self.cpu - self.excluded_cpu)
+
+
 def assign_at_scale(quantizer, n: int, seed: int, unseen: bool) -> dict:
-    """Nearest codes (streamed), then unique last level (before), then overflow (after); times each step.
+    """Nearest codes (streamed), unique last level (before), overflow to siblings and up the tree (after).
 
     Same generator and seed as the fit: the first rows are the fitted catalogue, the rest new items of
     its clusters. ``unseen``: another seed, so every item comes from topics the quantiser never saw and
     piles into few prefixes (a catalogue that drifted since the fit: the overflow's worst case).
     """
-    start = time.perf_counter()
-    chunks = ((slice(s, s + len(x)), x) for s, x in clustered_chunks(n, seed=seed + unseen))
-    codes, residual = quantizer.nearest_codes(chunks, n)
-    nearest_s = time.perf_counter() - start
+    clock = Clock()
+    codes, residual = quantizer.nearest_codes(clock.excluded(clustered_chunks(n, seed=seed + unseen)), n)
+    nearest_s, nearest_cpu = clock.read()
     books = quantizer.codebooks.numpy()
-    start = time.perf_counter()
     last, overflow = unique_last_level(codes, residual, books[-1], seed=seed)
     codes[:, -1] = last
-    last_s = time.perf_counter() - start
-    before = code_report(codes, quantizer.codebook_size)
-    start = time.perf_counter()
-    spill(codes, overflow, residual, books, np.empty((0, codes.shape[1]), dtype=np.int64))
-    spill_s = time.perf_counter() - start
-    after = code_report(codes, quantizer.codebook_size)
+    last_s, last_cpu = clock.read()
+    nearest = codes[overflow]
+    kept = spill(codes, overflow, residual, books, np.empty((0, codes.shape[1]), dtype=np.int64))
+    total_s, total_cpu = clock.read()
+    c, levels = quantizer.codebook_size, quantizer.levels
+    after = code_report(codes, c)
+    escaped = kept < levels - 2  # rows the sibling pass alone would have left on their colliding codes
+    siblings_only = codes.copy()
+    siblings_only[overflow[escaped]] = nearest[escaped]
+    siblings = code_report(siblings_only, c)
+    codes[overflow] = nearest
+    before = code_report(codes, c)
     return {
-        "items": n, "uniqueness_before": before["uniqueness"], "uniqueness_after": after["uniqueness"],
-        "colliding_before": before["collisions"]["colliding_items"],
+        "items": n, "uniqueness_before": before["uniqueness"], "uniqueness_siblings": siblings["uniqueness"],
+        "uniqueness_after": after["uniqueness"], "colliding_before": before["collisions"]["colliding_items"],
+        "colliding_siblings": siblings["collisions"]["colliding_items"],
         "colliding_after": after["collisions"]["colliding_items"], "overflow_items": int(len(overflow)),
+        # how many leading codes each overflow item kept: L-2 = a sibling prefix, fewer = an escape, -1 = none free
+        "overflow_kept_codes": {int(k): int(v) for k, v in zip(*np.unique(kept, return_counts=True), strict=True)},
         "prefixes_over_capacity": before["prefixes"]["over_capacity"],
         "max_items_per_prefix": before["prefixes"]["max_items_per_prefix"],
-        "nearest_seconds": nearest_s, "last_level_seconds": last_s, "spill_seconds": spill_s,
-        "assign_seconds": nearest_s + last_s + spill_s, "peak_rss_gib": peak_rss_gib(),
-        "load_average": os.getloadavg(),
+        "nearest_seconds": nearest_s, "last_level_seconds": last_s - nearest_s, "spill_seconds": total_s - last_s,
+        "assign_seconds": total_s, "assign_cpu_seconds": total_cpu, "nearest_cpu_seconds": nearest_cpu,
+        "last_level_cpu_seconds": last_cpu - nearest_cpu, "spill_cpu_seconds": total_cpu - last_cpu,
+        "generate_seconds": clock.excluded_wall, "generate_cpu_seconds": clock.excluded_cpu,
+        "peak_rss_gib": peak_rss_gib(), "load_average": os.getloadavg(),
     }
 
 
@@ -98,6 +139,7 @@ def main() -> int:
     parser.add_argument("--unseen-clusters", action="store_true",
                         help="assign items of topics the fit never saw (prefixes overflow; see assign_at_scale)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="RQ-VAE option of the fit")
+    parser.add_argument("--save", metavar="NAME", help=f"store the run under NAME in {RESULTS}")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     options = {k: json.loads(v) for k, _, v in (s.partition("=") for s in args.set)}
@@ -106,20 +148,25 @@ def main() -> int:
     print(f"fitted on {args.fit_items:,} items in {time.perf_counter() - start:.0f} s ({options or 'defaults'})")
     tokens = token_cost()
     print(f"prompt tokens (Qwen3 + SID tokens): {json.dumps(tokens)}")
-    print("| items | uniqueness before | uniqueness after | colliding before -> after | assign s "
-          "(nearest + last + overflow) | peak RSS GiB | load avg (1 min) |")
+    print("| items | uniqueness before -> siblings -> after | colliding after | assign wall s "
+          "(nearest + last + overflow) | assign CPU s | peak RSS GiB | load avg (1 min) |")
     print("|---|---|---|---|---|---|---|")
     rows = []
     for n in args.items:
         row = assign_at_scale(quantizer, n, args.seed, args.unseen_clusters)
         rows.append(row)
-        print(f"| {n:,} | {row['uniqueness_before']:.4%} | {row['uniqueness_after']:.4%} | "
-              f"{row['colliding_before']:,} -> {row['colliding_after']:,} | {row['assign_seconds']:.0f} "
+        print(f"| {n:,} | {row['uniqueness_before']:.4%} -> {row['uniqueness_siblings']:.4%} -> "
+              f"{row['uniqueness_after']:.4%} | {row['colliding_after']:,} | {row['assign_seconds']:.0f} "
               f"({row['nearest_seconds']:.0f} + {row['last_level_seconds']:.0f} + {row['spill_seconds']:.0f}) | "
-              f"{row['peak_rss_gib']:.2f} | {row['load_average'][0]:.1f} |", flush=True)
-    print(json.dumps({"fit_items": args.fit_items, "unseen_clusters": args.unseen_clusters, "options": options,
-                      "threads": args.threads,
-                      "tokens": tokens, "rows": rows}))
+              f"{row['assign_cpu_seconds']:.0f} | {row['peak_rss_gib']:.2f} | {row['load_average'][0]:.1f} |",
+              flush=True)
+    run = {"fit_items": args.fit_items, "unseen_clusters": args.unseen_clusters, "options": options,
+           "threads": args.threads, "tokens": tokens, "rows": rows}
+    print(json.dumps(run))
+    if args.save:
+        saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        RESULTS.write_text(json.dumps({**saved, args.save: run}, indent=2) + "\n")
+        print(f"saved as '{args.save}' in {RESULTS}")
     return 0 if rows else 1
 
 

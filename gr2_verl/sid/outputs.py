@@ -68,9 +68,9 @@ def assign_sid_folder(
     """Give the items of ``items`` that ``sid_dir``'s map lacks a SID; write the grown folder to ``out``.
 
     Existing items keep their codes (new items avoid them); new items get nearest codes made unique
-    as in fitting (random last level, overflow into sibling prefixes). ``embeddings`` (.npy in
-    items-file order or parquet keyed by item_id) must cover the new items; without it they are embedded
-    with ``embed_model``. Returns (report, paths written).
+    as in fitting (random last level, overflow into sibling prefixes, then up the code tree).
+    ``embeddings`` (.npy in items-file order or parquet keyed by item_id) must cover the new items;
+    without it they are embedded with ``embed_model``. Returns (report, paths written).
     """
     from gr2_verl.sid.embed import default_embed_model, embed_texts, embedding_chunks
     from gr2_verl.sid.items import read_item_texts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gr2_verl.sid.unique import prefix_keys
+from gr2_verl.sid.unique import prefix_keys, row_keys
 from gr2_verl.types import LEVEL_NAMES
 
 
@@ -15,7 +15,7 @@ def code_report(codes: np.ndarray, codebook_size: int) -> dict:
     exp(entropy of its code distribution), C when codes are used uniformly, 1 when one code takes all.
     """
     n, levels = codes.shape
-    _, inverse, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(row_keys(codes, codebook_size), return_inverse=True, return_counts=True)
     per_item = counts[inverse.reshape(-1)]
     per_level = []
     for level in range(levels):

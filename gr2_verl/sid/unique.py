@@ -1,4 +1,4 @@
-"""Unique SIDs from nearest codes: a distinct last code within each prefix, then overflow into sibling prefixes.
+"""Unique SIDs from nearest codes: a distinct last code within each prefix, then overflow up the code tree.
 
 Random last level (GR2 section 2): items that share the first L-1 codes (a "prefix") get distinct
 last codes. Within each shared prefix the items are visited in a seeded random order and each takes
@@ -7,9 +7,12 @@ in their prefix keep their nearest code, so most SIDs stay semantic.
 
 Overflow: a prefix has only C last codes. Items past the C-th of a prefix (skewed catalogues put
 hundreds of near-identical items under one prefix) move to the nearest sibling prefix, the one that
-differs only in level L-2, that still has a free last code, and take its nearest free code. The SID
-keeps its length and vocabulary (no extra token per item), and keeps its first L-2 levels. An item
-collides only when all C siblings are full too (C^2 items under one L-2 prefix).
+differs only in level L-2, that still has a free last code, and take its nearest free code. When all
+C siblings are full too (C^2 items under one L-2 prefix: a catalogue that drifted since the fit piles
+new items into a few branches), the item escapes one level further up, keeps its first L-3 codes and
+descends again, nearest code with a free SID below at each level; and so on up to level 0. The SID
+keeps its length and vocabulary (no extra token per item) and as many leading codes as the tree's
+room allows; an item collides only when all C^L SIDs are taken.
 
 ``reserved`` codes (the items of an existing SID map) are never changed: new items avoid them.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 GROUP_BATCH = 65536  # prefixes resolved together: a [65536, 256] taken-mask is 16 MiB
-SPILL_CHUNK = 65536  # overflow items whose sibling distances are computed together
+SPILL_CHUNK = 65536  # overflow items whose first-level distances are computed together
 
 
 def row_keys(codes: np.ndarray, codebook_size: int) -> np.ndarray:
@@ -44,7 +47,7 @@ def prefix_keys(codes: np.ndarray, codebook_size: int) -> np.ndarray:
 
 def unique_codes(codes: np.ndarray, residual: np.ndarray, books: np.ndarray, *, seed: int,
                  reserved: np.ndarray | None = None) -> np.ndarray:
-    """Final ``[n, L]`` codes from nearest ``codes``: distinct last codes per prefix, overflow spilled to siblings.
+    """Final ``[n, L]`` codes from nearest ``codes``: distinct last codes per prefix, overflow spilled up the tree.
 
     ``residual [n, d]`` is what the last level quantises, ``books [L, C, d]`` the codebooks and
     ``reserved [m, L]`` codes already held by other items, which new items avoid.
@@ -94,6 +97,8 @@ def unique_last_level(codes: np.ndarray, residual: np.ndarray, book: np.ndarray,
         g1 = min(g0 + GROUP_BATCH, len(starts))
         span = slice(starts[g0], ends[g1 - 1])
         rows, grp, rk = members[span][fits[span]], group[span][fits[span]] - g0, rank[span][fits[span]]
+        if len(rows) == 0:  # every prefix of the batch already full with reserved items: all overflow
+            continue
         taken = np.zeros((g1 - g0, c), dtype=bool)
         mine = (held_group >= g0) & (held_group < g1)
         taken[held_group[mine] - g0, held_last[mine]] = True
@@ -112,38 +117,84 @@ def unique_last_level(codes: np.ndarray, residual: np.ndarray, book: np.ndarray,
 
 
 def spill(codes: np.ndarray, overflow: np.ndarray, residual: np.ndarray, books: np.ndarray,
-          reserved: np.ndarray) -> None:
-    """Move each ``overflow`` row (in order) to the nearest sibling prefix with a free last code, in place.
+          reserved: np.ndarray) -> np.ndarray:
+    """Give each ``overflow`` row (in order) a free SID near its own, in place; returns the codes each one kept.
 
-    A sibling differs only in level L-2; "nearest" ranks its level-(L-2) codes by distance to the
-    residual before that level. Rows with no free sibling keep their (colliding) codes.
+    First pass: the nearest sibling prefix (differs only in level L-2) with a free last code, "nearest"
+    ranking the level-(L-2) codes by distance to the residual entering that level. Rows that find all
+    C siblings full escape one level up in a later pass: keep the first L-3 codes and descend, at each
+    level taking the nearest code whose subtree still holds a free SID, and so on up to level 0. The
+    result per row is how many leading codes it kept (L-2 for a sibling, fewer for an escape), -1 for a
+    row that found no free SID at all (more than C^L items) and keeps its colliding codes.
     """
     c, levels = books.shape[1], codes.shape[1]
-    settled = np.ones(len(codes), dtype=bool)
-    settled[overflow] = False
-    held = np.unique(row_keys(np.concatenate([reserved, codes[settled]]), c))  # sorted full keys
-    added: dict[int, list[int]] = {}  # prefix key -> last codes handed out here
-    book2, book_last = books[-2], books[-1]
-    sq2, sq_last = (book2 * book2).sum(1), (book_last * book_last).sum(1)
-    base = row_keys(codes[:, : levels - 2], c) if levels > 2 else np.zeros(len(codes), dtype=np.int64)
-    siblings = np.arange(c + 1)
-    for i0 in range(0, len(overflow), SPILL_CHUNK):
-        rows = overflow[i0 : i0 + SPILL_CHUNK]
-        before2 = residual[rows] + book2[codes[rows, -2]]  # residual entering level L-2
-        ranking = np.argsort(sq2 - 2 * before2 @ book2.T, axis=1, kind="stable")
-        for row, r2, order in zip(rows, before2, ranking, strict=True):
-            prefix0 = int(base[row]) * c
-            bounds = np.searchsorted(held, (prefix0 + siblings) * c)
-            count = np.diff(bounds)
-            for code2 in order[count[order] < c]:  # siblings with room before this pass, nearest first
-                prefix = prefix0 + int(code2)
-                extra = added.get(prefix, [])
-                if count[code2] + len(extra) >= c:
-                    continue
-                used = np.r_[held[bounds[code2] : bounds[code2 + 1]] - prefix * c, extra].astype(np.int64)
-                dist = sq_last - 2 * book_last @ (r2 - book2[code2])
-                dist[used] = np.inf
-                code = int(dist.argmin())
-                codes[row, -2], codes[row, -1] = code2, code
-                added.setdefault(prefix, []).append(code)
-                break
+    squares = (books * books).sum(2)
+    kept = np.full(len(overflow), -1)
+    for top in range(levels - 2, -1, -1):
+        waiting = np.flatnonzero(kept < 0)
+        if len(waiting) == 0:
+            break
+        held = np.ones(len(codes), dtype=bool)
+        held[overflow[waiting]] = False  # every other row, placed by an earlier pass included, holds its SID
+        occupancy = Occupancy(np.unique(row_keys(np.concatenate([reserved, codes[held]]), c)), levels, c)
+        for i0 in range(0, len(waiting), SPILL_CHUNK):
+            pending = waiting[i0 : i0 + SPILL_CHUNK]
+            rows = overflow[pending]
+            entering = residual[rows] + books[np.arange(top, levels - 1), codes[rows, top:-1]].sum(1)
+            first = squares[top] - 2 * entering @ books[top].T  # batched: the ranking of the first free level
+            parents = row_keys(codes[rows, :top], c).tolist() if top else [0] * len(rows)
+            for j, row, parent, r, dist in zip(pending.tolist(), rows.tolist(), parents, entering, first, strict=True):
+                path = occupancy.descend(parent, top, r, dist, books, squares)
+                if path is not None:
+                    codes[row, top:] = path
+                    kept[j] = top
+    return kept
+
+
+class Occupancy:
+    """Distinct SIDs held under prefixes of one pass: the sorted keys held before it plus those it hands out.
+
+    For the C children of a prefix of ``depth`` codes it keeps the held SIDs under each and a penalty
+    (0, or inf once the child's subtree is full) that is added to distances, built on first use from
+    the sorted keys and kept current by ``descend``, which updates only the prefixes below its ``top``:
+    a pass that escapes further up starts a new ``Occupancy``.
+    """
+
+    def __init__(self, held: np.ndarray, levels: int, codebook_size: int):
+        self.held, self.levels, self.c = held, levels, codebook_size
+        self.spans = [codebook_size ** (levels - depth - 1) for depth in range(levels)]  # SIDs under a child
+        self.fill: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def children(self, depth: int, parent: int) -> tuple[np.ndarray, np.ndarray]:
+        """(held SIDs ``[C]``, penalty ``[C]``) of each child ``parent * C + k`` of the prefix ``parent``."""
+        fill = self.fill.get((depth, parent))
+        if fill is None:
+            span = self.spans[depth]
+            counts = np.diff(np.searchsorted(self.held, (parent * self.c + np.arange(self.c + 1)) * span))
+            fill = self.fill[(depth, parent)] = counts, np.where(counts >= span, np.inf, 0).astype(np.float32)
+        return fill
+
+    def descend(self, parent: int, top: int, residual: np.ndarray, first: np.ndarray, books: np.ndarray,
+                squares: np.ndarray) -> list[int] | None:
+        """Codes for levels ``top..L-1`` under ``parent``, nearest first among subtrees with a free SID; held.
+
+        ``residual`` enters level ``top``, ``first`` is its distance to each level-``top`` code. ``None``
+        when every child of ``parent`` is full.
+        """
+        path, fills = [], []
+        for depth in range(top, self.levels):
+            dist = (first if depth == top else squares[depth] - 2 * books[depth] @ residual)
+            fill = self.children(depth, parent)
+            dist = dist + fill[1]
+            code = int(dist.argmin())
+            if dist[code] == np.inf:  # every child full (only possible at ``top``: a parent chosen below has room)
+                return None
+            path.append(code)
+            fills.append(fill)
+            parent = parent * self.c + code
+            residual = residual - books[depth][code]
+        for (counts, penalty), code, span in zip(fills, path, self.spans[top:], strict=True):
+            counts[code] += 1
+            if counts[code] >= span:
+                penalty[code] = np.inf
+        return path

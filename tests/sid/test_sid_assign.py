@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gr2_verl.cli.main import main
+from gr2_verl.sid import assign as sid_assign
 from gr2_verl.sid import fit_codes
 from gr2_verl.sid.synthetic import clustered_embeddings
 from gr2_verl.sid.unique import unique_codes
@@ -97,6 +98,33 @@ def test_reserved_codes_are_never_taken():
     both = np.concatenate([reserved, new])
     assert len(np.unique(both, axis=0)) == len(both)  # 2000 items in 4096 SIDs, all distinct
     assert np.array_equal(new, quantizer.assign(x[500:], reserved=reserved))  # seeded
+
+
+def test_drifted_new_items_escape_full_branches_and_keep_old_codes():
+    """New items of one unseen topic pile past the C^2 SIDs of a level-0 branch: they escape, all distinct."""
+    x = clustered_embeddings(500, DIM, topics=8, subtopics=4, near_duplicates=0.3)
+    quantizer = fit_codes(x, seed=0, steps=30, batch_size=64, warmup_steps=5, hidden=[16], levels=3,
+                          codebook_size=16).quantizer
+    reserved = quantizer.assign(x)
+    drifted = clustered_embeddings(1500, DIM, topics=1, subtopics=2, near_duplicates=0.3, seed=7)
+    nearest, _ = quantizer.nearest_codes(iter([(slice(0, 1500), drifted)]), 1500)
+    assert np.bincount(nearest[:, 0]).max() > 16**2  # more than one branch holds: siblings alone would collide
+    new = quantizer.assign(drifted, reserved=reserved)
+    both = np.concatenate([reserved, new])
+    assert len(np.unique(both, axis=0)) == len(both)
+
+
+def test_codes_do_not_depend_on_blocks_or_chunk_order(monkeypatch):
+    """Rows arriving whole, or shuffled in index-array chunks through 256-row blocks, get the same codes."""
+    x = clustered_embeddings(3000, DIM, topics=8, subtopics=4, near_duplicates=0.3)
+    quantizer = fit_codes(x[:500], seed=0, steps=30, batch_size=64, warmup_steps=5, hidden=[16], levels=3,
+                          codebook_size=16).quantizer
+    codes, residual = quantizer.nearest_codes(iter([(slice(0, 3000), x)]), 3000)
+    monkeypatch.setattr(sid_assign, "ASSIGN_BLOCK", 256)
+    order = np.random.default_rng(0).permutation(3000)
+    chunks = ((order[i : i + 700], x[order[i : i + 700]]) for i in range(0, 3000, 700))
+    shuffled_codes, shuffled_residual = quantizer.nearest_codes(chunks, 3000)
+    assert np.array_equal(codes, shuffled_codes) and np.array_equal(residual, shuffled_residual)
 
 
 def test_overflow_moves_to_the_nearest_sibling_prefix():
