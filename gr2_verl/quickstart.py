@@ -156,4 +156,8 @@ MODEL=models/qwen3-8b-sid DATA_DIR={data} bash recipes/run_all.sh   # midtrain S
 `run_all.sh` ends with `recipes/eval.sh`, which generates on the test split with veRL and writes the
 `gr2 eval` report to `runs/gr2/eval/`. One GPU: add `PRESET=qwen3_1p7b` and a 1.7B `MODEL`.
 `gr2 traces --help` lists the teacher backends; `recipes/README.md` has the whole pipeline.
+
+To watch RL train on this CPU, run `gr2 mini`: all three stages on a tiny model, through the same recipes
+(`recipes/README.md`, "A miniature GR2"). This quickstart runs no DAPO step: on CPU, `main_ppo`'s start-up
+alone takes minutes, and a step needs a model that already writes valid rankings.
 """

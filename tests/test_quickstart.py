@@ -22,6 +22,7 @@ def test_quickstart_reduced(tmp_path, capsys):
         assert (out / rel).stat().st_size > 0, rel
     report = (out / "report.md").read_text()
     assert "bash recipes/run_all.sh" in report and "gr2 traces --rl" in report  # the next GPU commands
+    assert "run `gr2 mini`" in report  # where to watch RL train on a CPU
     baselines = json.loads((out / "eval" / "eval.json").read_text())["methods"]
     assert baselines["oracle"]["in_list"]["R@1"]["mean"] == 1.0
     assert baselines["input_order"]["in_list"]["R@1"]["mean"] > baselines["random"]["in_list"]["R@1"]["mean"]
