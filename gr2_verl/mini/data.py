@@ -14,8 +14,9 @@ SFT rows); ``write_traces`` adds reasoning-SFT rows from a synthetic teacher (``
 
 Copying: a real base LLM can already copy text from its prompt; a random tiny model cannot, and without
 that skill every answer names SIDs outside the list. ``copy_rows`` adds mid-training rows whose answer is
-the candidate list as a JSON ranking, in prompt order: on the candidate block alone (short rows: the skill
-appears as a sudden drop in loss after ~200 steps of 32) and on the whole RL prompt (where it must work).
+the candidate list as a JSON ranking, in the order shown: mostly on the candidate block alone (short rows:
+trained on these alone, the skill appears as a sudden drop in loss after ~200 steps of 32), some on the
+whole RL prompt (where it must work).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from data_prep.outputs import write_outputs
 from data_prep.sft_parquet import SFT_SCHEMA
 from gr2_verl.io import atomic_write_text, write_parquet
+from gr2_verl.mini.model import SID_PATTERN
 from gr2_verl.prompts import CANDIDATES_HEADER
 from gr2_verl.rl_row import read_rl_rows
 from gr2_verl.types import Item, RerankSample, SidMap
@@ -137,15 +139,28 @@ def write_traces(data_dir: Path, rule_share: float, seed: int) -> dict[str, Any]
     return {"rows": len(out), "follow_rule": followed, "path": str(path)}
 
 
-def copy_rows(rl_parquet: Path) -> list[dict[str, Any]]:
-    """Mid-training rows answering the candidate list as ``{"ranking": [...]}``: from the block, and from the prompt."""
+def copy_rows(rl_parquet: Path, *, orders: int, prompt_share: float, seed: int) -> list[dict[str, Any]]:
+    """Mid-training rows answering the candidate list as ``{"ranking": [...]}`` in the order shown.
+
+    Per RL row: ``orders`` short rows (the candidate block alone, lines reshuffled, so the list is not
+    memorised) and, for ``prompt_share`` of the rows, the whole prompt with the list as given.
+    """
+    rng = random.Random(f"{seed}:copy")
     rows = []
     for row in read_rl_rows(rl_parquet):
-        answer = {"role": "assistant", "content": json.dumps({"ranking": list(row.shown_candidates)})}
         user = row.prompt[-1]["content"]
-        block = user[user.index(CANDIDATES_HEADER) :]
-        rows.append({"messages": [{"role": "user", "content": block}, answer], "task": "copy_list"})
-        rows.append({"messages": [*row.prompt, answer], "task": "copy_prompt"})
+        header, rest = user[user.index(CANDIDATES_HEADER) :].split("\n", 1)
+        lines, tail = rest.split("\n\n", 1)
+        lines = lines.split("\n")
+        for _ in range(orders):
+            rng.shuffle(lines)
+            block = "\n".join([header, *lines]) + "\n\n" + tail
+            sids = [SID_PATTERN.search(line).group(0) for line in lines]
+            answer = {"role": "assistant", "content": json.dumps({"ranking": sids})}
+            rows.append({"messages": [{"role": "user", "content": block}, answer], "task": "copy_list"})
+        if rng.random() < prompt_share:
+            answer = {"role": "assistant", "content": json.dumps({"ranking": list(row.shown_candidates)})}
+            rows.append({"messages": [*row.prompt, answer], "task": "copy_prompt"})
     return rows
 
 
@@ -162,7 +177,7 @@ def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float = 0
     )
     summary["traces"] = write_traces(out, rule_share, cfg.seed)
     midtrain = out / "sft" / "midtrain.parquet"
-    copies = copy_rows(out / "rl" / "train.parquet")
+    copies = copy_rows(out / "rl" / "train.parquet", orders=3, prompt_share=0.5, seed=cfg.seed)
     write_parquet(pq.read_table(midtrain).to_pylist() + copies, SFT_SCHEMA, midtrain)
     summary["sft_midtrain"]["copy_rows"] = len(copies)
     summary["mini"] = {

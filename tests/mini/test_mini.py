@@ -60,19 +60,24 @@ def test_traces_are_valid_answers_paid_as_intended(data_dir):
     assert kinds == {True, False}
 
 
-def test_copy_rows_answer_the_list_in_prompt_order(data_dir):
-    """Mid-training's copy rows: from the candidate block alone and from the whole prompt, an identity ranking."""
+def test_copy_rows_answer_the_list_in_the_order_shown(data_dir):
+    """Mid-training's copy rows: the candidate block (lines reshuffled) or the whole prompt -> the list as shown."""
+    from gr2_verl.mini.model import SID_PATTERN
+
     midtrain = pq.read_table(data_dir / "sft" / "midtrain.parquet").to_pylist()
     rl = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()
-    by_task = {task: [r for r in midtrain if r["task"] == task] for task in ("copy_list", "copy_prompt")}
-    assert len(by_task["copy_list"]) == len(by_task["copy_prompt"]) == TINY.train
-    for short, full, row in zip(by_task["copy_list"], by_task["copy_prompt"], rl, strict=True):
-        truth = row["reward_model"]["ground_truth"]
-        assert full["messages"][:-1] == row["prompt"] and short["messages"][-1] == full["messages"][-1]
-        user = short["messages"][0]["content"]
+    candidates = {frozenset(json.loads(r["reward_model"]["ground_truth"])["candidates"]) for r in rl}
+    short = [r for r in midtrain if r["task"] == "copy_list"]
+    full = [r for r in midtrain if r["task"] == "copy_prompt"]
+    assert len(short) == 3 * TINY.train and 0 < len(full) < TINY.train
+    for row in short:
+        user, answer = row["messages"][0]["content"], json.loads(row["messages"][1]["content"])["ranking"]
         assert user.startswith("Candidates to re-rank") and "history, oldest first" not in user
-        assert row["prompt"][1]["content"].endswith(user)
-        outcome = judge(short["messages"][-1]["content"], truth)
+        assert answer == SID_PATTERN.findall(user) and frozenset(answer) in candidates
+    assert len({r["messages"][0]["content"] for r in short}) > 2 * TINY.train  # reshuffled, not repeated
+    prompts = {json.dumps(r["prompt"]): r["reward_model"]["ground_truth"] for r in rl}
+    for row in full:
+        outcome = judge(row["messages"][-1]["content"], prompts[json.dumps(row["messages"][:-1])])
         assert outcome.valid and outcome.is_identity
 
 
