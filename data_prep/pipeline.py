@@ -101,6 +101,7 @@ def build_samples(
     given: GivenLists | None = None,
     split_at: tuple[int, int] | None = None,
     progress: bool = False,
+    ray: bool = False,
 ) -> Prepared:
     """Samples, training popularity and a report (see ``Prepared``).
 
@@ -108,6 +109,8 @@ def build_samples(
     (popularity on validation and test only: its training figures would need fold models too).
     ``split_at`` = (validation start, test start) in Unix seconds: a global time split instead of leave-one-out.
     A DataFrame log (``user_id, item_id, timestamp [, request_id]``, the loaders' form) is coded first.
+    ``ray``: score the pre-ranker's candidates on the Ray cluster ``ray.init`` connected to
+    (``data_prep.distributed``); the samples are the same.
     """
     if isinstance(log, pd.DataFrame):
         log = CodedLog.from_frame(log)
@@ -127,9 +130,16 @@ def build_samples(
         }
     }
     if given is None:
-        cands = candidate_lists(
-            seqs, examples, n_items, k=k, folds=folds, seed=seed, progress=progress, train_lengths=train_lengths
-        )
+        if ray:
+            from data_prep.distributed import candidate_lists_ray
+
+            cands = candidate_lists_ray(
+                seqs, examples, n_items, k=k, folds=folds, seed=seed, train_lengths=train_lengths
+            )
+        else:
+            cands = candidate_lists(
+                seqs, examples, n_items, k=k, folds=folds, seed=seed, progress=progress, train_lengths=train_lengths
+            )
         name, complete = "item-transition", np.ones(len(examples), dtype=bool)
         positives: Mapping[int, tuple[list[str], list[float]]] = {}
     else:

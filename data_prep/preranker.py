@@ -142,23 +142,37 @@ def top_k(ranker: Ranker, histories: Ragged | Sequence[np.ndarray], k: int) -> n
     return out
 
 
+SHORT_HISTORY = 32  # histories up to this long share one narrow cut-off pass; longer ones get their own
+
+
 def _best_reachable(ranker: TransitionPreranker, chunk: Ragged, k: int, bonus: np.ndarray) -> np.ndarray:
-    """Up to ``k`` reachable, unseen items per history by (key desc, index asc); -1 where fewer are reachable."""
+    """Up to ``k`` reachable, unseen items per history by (key desc, index asc); -1 where fewer are reachable.
+
+    Seen items are removed from a short list, not from every reachable item: a row's top ``k`` unseen items
+    all score at least its ``(k + s)``-th largest key (``s`` = its history length: at most ``s`` seen items
+    outrank them), so only the entries at or above that key (ties included) are checked and sorted.
+    """
     n_rows = len(chunk)
     scores = ranker.transitions(chunk)
-    seen_rows, _ = chunk.owners()
-    seen = sp.csr_matrix((np.ones(len(seen_rows), dtype=np.float32), (seen_rows, chunk.flat())), scores.shape)
-    seen.data[:] = 1.0  # an item seen twice was summed to 2; a mask must stay 0/1
-    scores = (scores - scores.multiply(seen)).tocsr()
-    scores.eliminate_zeros()
     lengths = np.diff(scores.indptr).astype(np.int64)
-    row_of = np.repeat(np.arange(n_rows), lengths)
-    slot = np.arange(len(row_of)) - np.repeat(scores.indptr[:-1], lengths)
-    keys = np.full((n_rows, max(int(lengths.max(initial=0)), k)), -np.inf, dtype=np.float32)
-    keys[row_of, slot] = scores.data + bonus[scores.indices]
-    kth = -np.partition(-keys, k - 1, axis=1)[:, k - 1]  # the k-th largest key (-inf: fewer reachable)
-    chosen = (keys[row_of, slot] >= kth[row_of]) & (keys[row_of, slot] > -np.inf)
-    rows, items, key = row_of[chosen], scores.indices[chosen], keys[row_of, slot][chosen]
+    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
+    key = scores.data + bonus[scores.indices]
+    key[scores.data <= 0] = -np.inf  # an underflowed product is no transition
+    width = max(int(lengths.max(initial=0)), 1)
+    padded = np.full((n_rows, width), -np.inf, dtype=np.float32)
+    padded.ravel()[row_of * width + (np.arange(len(row_of)) - scores.indptr[row_of])] = key
+    floor = np.full(n_rows, -np.inf, dtype=np.float32)
+    depth_of = np.minimum(k + chunk.lengths, width)
+    for rows in (np.flatnonzero(chunk.lengths <= SHORT_HISTORY), np.flatnonzero(chunk.lengths > SHORT_HISTORY)):
+        if len(rows):
+            depth = int(depth_of[rows].max())
+            top = -np.partition(-padded[rows], depth - 1, axis=1)[:, :depth]
+            floor[rows] = -np.sort(-top, axis=1)[np.arange(len(rows)), depth_of[rows] - 1]
+    chosen = np.flatnonzero((key >= floor[row_of]) & (key > -np.inf))
+    rows, items, key = row_of[chosen], scores.indices[chosen].astype(np.int64), key[chosen]
+    seen_rows, _ = chunk.owners()
+    unseen = ~np.isin(rows * scores.shape[1] + items, seen_rows * scores.shape[1] + chunk.flat())
+    rows, items, key = rows[unseen], items[unseen], key[unseen]  # history items are never candidates
     order = np.lexsort((items, -key, rows))  # per row: key desc, then item index (ties at the k-th place too)
     rows, items = rows[order], items[order]
     rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")

@@ -55,6 +55,12 @@ def _common() -> argparse.ArgumentParser:
         "write nothing",
     )
     p.add_argument(
+        "--ray",
+        action="store_true",
+        help="score the pre-ranker's candidates on a Ray cluster: RAY_ADDRESS if set, else a local one "
+        "(same output; see data_prep/README.md)",
+    )
+    p.add_argument(
         "--split-at",
         metavar="VAL_START,TEST_START",
         help="global time split instead of leave-one-out: targets before VAL_START train, before TEST_START "
@@ -241,6 +247,10 @@ def run(args: argparse.Namespace) -> int:
     dataset, log, items, given = _load(args)
     if args.check and given is None:  # the pre-ranker is the slow part: count examples without it
         return _check(args, log, sid_map)
+    if args.ray:
+        import ray
+
+        ray.init()  # RAY_ADDRESS names the cluster; without it Ray starts a local one
     prepared = build_samples(
         log,
         min_interactions=args.k_core,
@@ -250,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
         given=given,
         split_at=_split_at(args.split_at),
         progress=True,
+        ray=args.ray,
     )
     if "given" in prepared.report:
         _print_given(prepared.report["given"])
