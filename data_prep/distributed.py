@@ -102,7 +102,7 @@ def candidate_lists_ray(
     dataset = ray.data.from_arrow(blocks).map_batches(
         _score, batch_format="pyarrow", batch_size=None, fn_kwargs={"models": models, "k": k}
     )
-    out = np.full((len(examples), k), -1, dtype=np.int64)
+    out = np.full((len(examples), k), -1, dtype=np.int32)
     for batch in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
         cands = np.asarray(batch.column("candidates").combine_chunks().flatten(), dtype=np.int64).reshape(-1, k)
         out[np.asarray(batch.column("index"))] = cands

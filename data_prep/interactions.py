@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-LOG_COLUMNS = ("user_id", "item_id", "timestamp")
 SPLITS = ("train", "val", "test")  # split codes 0, 1, 2 in ``Examples.splits``
 
 

@@ -295,7 +295,7 @@ def _table(
         user_ids=user_ids,
         splits=examples.splits[kept],
         histories=histories,
-        candidates=cands[kept].astype(np.int32),
+        candidates=cands[kept].astype(np.int32, copy=False),
         targets=targets,
         grades=grades,
     )
