@@ -228,7 +228,8 @@ def _stream(path: Path, known_items: dict[str, Item] | None, events: set[str] | 
     bar = None  # shown from the first good block on: a file refused at once prints its error alone
     try:
         for batch in _batches(path):
-            bar = bar or tqdm(desc=f"reading {path.name}", unit=" rows", unit_scale=True, disable=not progress)
+            if bar is None:
+                bar = tqdm(desc=f"reading {path.name}", unit=" rows", unit_scale=True, disable=not progress)
             bar.update(len(batch))
             if events is not None:
                 keep = pc.is_in(_filled(_present(batch, "event")), value_set=pa.array(sorted(events)))

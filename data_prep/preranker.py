@@ -142,38 +142,50 @@ def top_k(ranker: Ranker, histories: Ragged | Sequence[np.ndarray], k: int) -> n
     return out
 
 
-SHORT_HISTORY = 32  # histories up to this long share one narrow cut-off pass; longer ones get their own
+DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix per chunk is cheaper than sparse bookkeeping
+SHORT_HISTORY = 32  # longer histories have their seen items removed from every reachable item (see below)
 
 
 def _best_reachable(ranker: TransitionPreranker, chunk: Ragged, k: int, bonus: np.ndarray) -> np.ndarray:
     """Up to ``k`` reachable, unseen items per history by (key desc, index asc); -1 where fewer are reachable.
 
-    Seen items are removed from a short list, not from every reachable item: a row's top ``k`` unseen items
-    all score at least its ``(k + s)``-th largest key (``s`` = its history length: at most ``s`` seen items
-    outrank them), so only the entries at or above that key (ties included) are checked and sorted.
+    Large catalogues: a short history's seen items are removed from a short list, not from every reachable
+    item: its top ``k`` unseen items all score at least its ``(k + s)``-th largest key (``s`` = its length:
+    at most ``s`` seen items outrank them), so only entries at or above that key are checked and sorted.
     """
     n_rows = len(chunk)
     scores = ranker.transitions(chunk)
+    seen_rows, _ = chunk.owners()
+    seen = seen_rows * scores.shape[1] + chunk.flat()
+    if scores.shape[1] <= DENSE_ITEMS:
+        dense = scores.toarray()
+        keys = np.where(dense > 0, dense + bonus, -np.inf).astype(np.float32)  # 0: unreachable
+        keys.ravel()[seen] = -np.inf
+        kth = -np.partition(-keys, k - 1, axis=1)[:, k - 1]  # the k-th largest key (-inf: fewer reachable)
+        rows, items = np.nonzero((keys >= kth[:, None]) & (keys > -np.inf))
+        return _ranked(rows, items, keys[rows, items], n_rows, k)
     lengths = np.diff(scores.indptr).astype(np.int64)
     row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
     key = scores.data + bonus[scores.indices]
     key[scores.data <= 0] = -np.inf  # an underflowed product is no transition
+    long = np.flatnonzero((chunk.lengths > SHORT_HISTORY)[row_of])
+    key[long[np.isin(row_of[long] * scores.shape[1] + scores.indices[long], seen)]] = -np.inf
     width = max(int(lengths.max(initial=0)), 1)
     padded = np.full((n_rows, width), -np.inf, dtype=np.float32)
     padded.ravel()[row_of * width + (np.arange(len(row_of)) - scores.indptr[row_of])] = key
-    floor = np.full(n_rows, -np.inf, dtype=np.float32)
-    depth_of = np.minimum(k + chunk.lengths, width)
-    for rows in (np.flatnonzero(chunk.lengths <= SHORT_HISTORY), np.flatnonzero(chunk.lengths > SHORT_HISTORY)):
-        if len(rows):
-            depth = int(depth_of[rows].max())
-            top = -np.partition(-padded[rows], depth - 1, axis=1)[:, :depth]
-            floor[rows] = -np.sort(-top, axis=1)[np.arange(len(rows)), depth_of[rows] - 1]
+    depth_of = np.minimum(np.where(chunk.lengths > SHORT_HISTORY, k, k + chunk.lengths), width)
+    depth = int(depth_of.max(initial=1))
+    top = np.sort(np.partition(-padded, depth - 1, axis=1)[:, :depth], axis=1)  # negated: largest keys first
+    floor = -top[np.arange(n_rows), depth_of - 1]
     chosen = np.flatnonzero((key >= floor[row_of]) & (key > -np.inf))
     rows, items, key = row_of[chosen], scores.indices[chosen].astype(np.int64), key[chosen]
-    seen_rows, _ = chunk.owners()
-    unseen = ~np.isin(rows * scores.shape[1] + items, seen_rows * scores.shape[1] + chunk.flat())
-    rows, items, key = rows[unseen], items[unseen], key[unseen]  # history items are never candidates
-    order = np.lexsort((items, -key, rows))  # per row: key desc, then item index (ties at the k-th place too)
+    unseen = ~np.isin(rows * scores.shape[1] + items, seen)  # history items are never candidates
+    return _ranked(rows[unseen], items[unseen], key[unseen], n_rows, k)
+
+
+def _ranked(rows: np.ndarray, items: np.ndarray, key: np.ndarray, n_rows: int, k: int) -> np.ndarray:
+    """The first ``k`` (row, item) entries per row by key desc, then item index (ties at the k-th place too)."""
+    order = np.lexsort((items, -key, rows))
     rows, items = rows[order], items[order]
     rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
     best = np.full((n_rows, k), -1, dtype=np.int64)

@@ -254,3 +254,20 @@ def test_check_validates_and_writes_nothing(shop, capsys, with_lists):
     del sids["codes"]["i1"]
     (root / "sids.json").write_text(json.dumps(sids))
     assert main(args) == 1 and "catalogue items have no SID" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.csv.gz", "log.parquet"])
+def test_streamed_log_equals_the_row_by_row_reader(shop, monkeypatch, name):
+    """Many small blocks (and the progress bar across them) give the log the row-by-row reader gives."""
+    root, log, items = shop
+    if name == "log.csv.gz":
+        (root / name).write_bytes(gzip.compress((root / "log.csv").read_bytes()))
+    elif name == "log.parquet":
+        log.to_parquet(root / name, row_group_size=50)
+    reference = CodedLog.from_frame(custom.load_interactions(root / name, items))
+    monkeypatch.setattr(custom, "CSV_BLOCK", 1024)
+    monkeypatch.setattr(custom, "load_interactions", None)  # no fallback: the streaming path itself
+    streamed = custom.load_coded_interactions(root / name, items, progress=True)
+    for field in ("user_ids", "item_ids", "users", "items", "timestamps"):
+        assert getattr(streamed, field).tolist() == getattr(reference, field).tolist(), field
+    assert streamed.request_ids.to_pylist() == reference.request_ids.to_pylist()

@@ -109,8 +109,13 @@ def _reference_top_k(model: TransitionPreranker, history: np.ndarray, k: int) ->
     return (best + [i for i in popular if i not in seen and i not in best])[:k]
 
 
-def test_vectorised_top_k_matches_a_per_history_reference():
+@pytest.mark.parametrize("dense_items", [4096, 0])  # small catalogues: dense keys; large: sparse short lists
+def test_vectorised_top_k_matches_a_per_history_reference(monkeypatch, dense_items):
     """Ties at the k-th place, fills by popularity, long histories: the array code follows the plain loop."""
+    import data_prep.preranker as preranker
+
+    monkeypatch.setattr(preranker, "DENSE_ITEMS", dense_items)
+    monkeypatch.setattr(preranker, "SHORT_HISTORY", 8)  # both kinds of history in one chunk
     log, _ = synthetic_log(150, 400, 14, seed=8)
     seqs, examples, n = _indexed(log)
     model = TransitionPreranker(neighbours=5).fit(seqs.prefixes(np.maximum(seqs.lengths - 2, 0)), n)
@@ -130,7 +135,11 @@ def test_keep_top_keeps_the_strongest_neighbours():
         assert np.flatnonzero(kept[r]).tolist() == sorted(order)
 
 
-def test_repeated_history_items_are_still_excluded():
+@pytest.mark.parametrize("dense_items", [4096, 0])
+def test_repeated_history_items_are_still_excluded(monkeypatch, dense_items):
+    import data_prep.preranker as preranker
+
+    monkeypatch.setattr(preranker, "DENSE_ITEMS", dense_items)
     model = TransitionPreranker().fit([np.array([0, 1, 2, 3, 1, 2, 4])], 6)
     out = top_k(model, [np.array([1, 2, 1, 2])], k=4)
     assert not {1, 2} & set(out[0].tolist()) and sorted(out[0].tolist()) == [0, 3, 4, 5]
