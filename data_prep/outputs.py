@@ -252,7 +252,7 @@ def _write_rl(
                                  hints=hints)  # fmt: skip
                 writer.write_table(chunk)
                 wanted = [i for i in picked if start <= i < start + len(index)]
-                taken = chunk.column("prompt").take([i - start for i in wanted]).to_pylist()
+                taken = chunk.column("prompt").take(pa.array([i - start for i in wanted], pa.int64())).to_pylist()
                 found.update(zip(wanted, taken, strict=True))
                 bar.update(len(index))
         prompts[split] = [found[i] for i in picked]
