@@ -1,19 +1,28 @@
-"""Time and peak memory of ``gr2 prepare`` end to end: ML-100K and a synthetic 1M-interaction log.
+"""Time and peak memory of ``gr2 prepare`` end to end: ML-100K, synthetic logs of 1M and 10M interactions.
 
-Goal: ML-100K <= 30 s (SID fitting/embedding excluded: a hand-made SID map is used). Each case runs
-in its own child process so its peak resident memory is its own. Columns: load (reading the raw
-files), samples (k-core, split, pre-ranker, samples), write (every output file plus prompt-length
-statistics, Qwen3 tokenizer load included), CPU s (user + system of the whole child: a figure less
-sensitive to a busy machine than wall time). Prints a markdown table and writes JSON.
+Goals (issue 13): ML-100K <= 30 s; ``gr2 prepare custom`` on 1M interactions <= 30 s and on 10M (1M users,
+200k items, Zipf popularity) <= 5 min and <= 4 GB peak RSS. SID fitting is excluded (a hand-made SID map).
+Each case runs in its own child process so its peak resident memory is its own.
 
-    .venv/bin/python benchmarks/prepare_speed.py                 # both cases
-    .venv/bin/python benchmarks/prepare_speed.py --case ml-100k
+- ``ml-100k``, ``synthetic-1m``: the library calls (``synthetic-1m`` = 50k users x 20 draws over 20k items,
+  through the CSV loader). Columns: load (reading the raw files), samples (k-core, split, pre-ranker,
+  samples), write (every output file plus prompt-length statistics, Qwen3 tokenizer load included).
+- ``custom-1m``, ``custom-10m``: the ``gr2 prepare custom`` command itself on files from
+  ``data_prep.synthetic.write_synthetic_files`` (generated first, not timed): the whole command is timed.
+
+CPU s is user + system of the whole child (a figure less sensitive to a busy machine than wall time); the
+load average (1 min) before and after each case is recorded. "before" columns come from
+``benchmarks/results/prepare_speed_before.json`` (the list-based code, commit 7f43314) when it has the case.
+
+    .venv/bin/python benchmarks/prepare_speed.py                          # ml-100k, synthetic-1m, custom-1m
+    .venv/bin/python benchmarks/prepare_speed.py --case custom-10m
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -21,7 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-CASES = ("ml-100k", "synthetic-1m")
+CASES = ("ml-100k", "synthetic-1m", "custom-1m", "custom-10m")
+DEFAULT = ("ml-100k", "synthetic-1m", "custom-1m")
+# users, items, log rows
+CUSTOM = {"custom-1m": (100_000, 20_000, 1_000_000), "custom-10m": (1_000_000, 200_000, 10_000_000)}
+BEFORE = Path(__file__).parent / "results" / "prepare_speed_before.json"
 
 
 def _load(case: str, workdir: Path):
@@ -42,7 +55,7 @@ def _load(case: str, workdir: Path):
             f.write(json.dumps({"item_id": it.item_id, "title": it.title, "categories": list(it.categories)}) + "\n")
     start = time.perf_counter()
     items = custom.load_items(workdir / "items.jsonl")
-    log = custom.load_interactions(workdir / "log.csv", items)
+    log = custom.load_coded_interactions(workdir / "log.csv", items)
     return log, items, time.perf_counter() - start
 
 
@@ -61,7 +74,7 @@ def run_case(case: str) -> dict:
         sid_map = sequential_sid_map(prepared.item_ids)
         start = time.perf_counter()
         summary = write_outputs(
-            prepared.samples,
+            prepared.table,
             {i: items[i] for i in prepared.item_ids},
             sid_map,
             workdir / "out",
@@ -75,7 +88,7 @@ def run_case(case: str) -> dict:
     return {
         "case": case,
         "interactions": summary["log"]["interactions"],
-        "samples": len(prepared.samples),
+        "samples": len(prepared.table),
         "rl_rows": {s: c["rows"] for s, c in summary["rl"].items()},
         "seconds": {
             "load": round(t_load, 2),
@@ -91,28 +104,85 @@ def run_case(case: str) -> dict:
     }
 
 
+def run_command(case: str) -> dict:
+    """Generate the case's files, then time ``gr2 prepare custom`` on them in a child process."""
+    from data_prep.synthetic import write_synthetic_files
+
+    users, items, rows = CUSTOM[case]
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        files = write_synthetic_files(Path(tmp) / "in", users, items, rows, seed=0)
+        generated = time.perf_counter() - start
+        gr2 = Path(sys.executable).with_name("gr2")
+        argv = [str(gr2), "prepare", "custom", "--name", case, "--out", f"{tmp}/out"]
+        argv += [f"--{flag.replace('_', '-')}={path}" for flag, path in files.items()]
+        load_before = os.getloadavg()[0]
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        if status != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed:\n{output[-3000:]}")
+        summary = json.loads((Path(tmp) / "out" / "summary.json").read_text())
+        out = Path(tmp) / "out"
+        sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in out.rglob("*.*")}
+    return {
+        "case": case,
+        "command": "gr2 prepare custom --interactions log.csv --items items.jsonl --sid-map sid_map.json --out out",
+        "generated": {"users": users, "items": items, "log_rows": summary["log"]["interactions_raw"],
+                      "seconds": round(generated, 1)},  # fmt: skip
+        "interactions": summary["log"]["interactions"],
+        "samples": sum(summary["samples"].values()),
+        "rl_rows": {s: c["rows"] for s, c in summary["rl"].items()},
+        "seconds": {"total": round(wall, 2)},
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "preranker_test": summary["preranker"]["metrics"],
+        "prompt_tokens_test": summary["prompt_tokens"]["test"],
+        "bytes": sizes,
+    }
+
+
+def _before(case: str) -> dict | None:
+    if not BEFORE.exists():
+        return None
+    return next((r for r in json.loads(BEFORE.read_text()) if r["case"] == case), None)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--case", choices=[*CASES, "all"], default="all")
+    parser.add_argument("--case", choices=[*CASES, "all"], nargs="+", default=["all"])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", default="benchmarks/results/prepare_speed.json", help="where to write the figures")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_case(args.case)))
+        print(json.dumps(run_case(args.case[0])))
         return 0
     results = []
-    for case in CASES if args.case == "all" else (args.case,):
+    for case in DEFAULT if "all" in args.case else args.case:
+        if case in CUSTOM:
+            results.append(run_command(case))
+            continue
+        load_before = os.getloadavg()[0]
         child = subprocess.run(
             [sys.executable, __file__, "--case", case, "--child"], check=True, capture_output=True, text=True
         )
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
-    print("| case | interactions | samples | load s | samples s | write s | total s | CPU s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+        results[-1]["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+        results[-1]["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS", "unset")
+    print("| case | interactions | samples | wall s (before) | wall s | CPU s (before) | CPU s | peak RSS MB (before) "
+          "| peak RSS MB | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        s = r["seconds"]
+        b = _before(r["case"]) or {"seconds": {"total": "n/a"}, "cpu_seconds": "n/a", "peak_rss_mb": "n/a"}
         print(
-            f"| {r['case']} | {r['interactions']} | {r['samples']} | {s['load']} | {s['samples_and_preranker']} | "
-            f"{s['write_outputs_and_token_stats']} | {s['total']} | {r['cpu_seconds']} | {r['peak_rss_mb']} |"
+            f"| {r['case']} | {r['interactions']} | {r['samples']} | {b['seconds']['total']} "
+            f"| {r['seconds']['total']} "
+            f"| {b['cpu_seconds']} | {r['cpu_seconds']} | {b['peak_rss_mb']} | {r['peak_rss_mb']} "
+            f"| {r['load_average'][0]} -> {r['load_average'][1]} |"
         )
     for r in results:
         print(f"{r['case']}: RL rows {r['rl_rows']}, pre-ranker {json.dumps(r['preranker_test'])}")

@@ -14,6 +14,10 @@ Each file may be CSV (with a header), JSONL or parquet, chosen by extension (``.
   and one key naming the interaction whose item is the target (see ``KEYS``).
 
 Every error names the file, the line (or parquet row) and the field.
+
+Big logs: ``load_coded_interactions`` streams CSV (gzipped too) and parquet a block / row group at a time
+into int codes (~16 bytes an interaction); any row it cannot take as is sends the file through the
+row-by-row ``load_interactions``, so results and error messages are the same either way.
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm import tqdm
 
+from data_prep.interactions import CodedLog
 from data_prep.pipeline import GivenLists
-from gr2_verl.io import read_items, read_records, required_field, string_list
+from gr2_verl.io import input_file, read_items, read_records, required_field, string_list
 from gr2_verl.types import Item
 
 # Candidate-list keys, tried in this order against the file's columns: what the user already has.
@@ -93,6 +102,163 @@ def load_interactions(
     if any(r is not None for r in requests):
         log["request_id"] = requests
     return log
+
+
+CSV_BLOCK = 32 << 20  # CSV bytes parsed at once: bounds memory whatever the file size
+FIELDS = ("user_id", "item_id", "timestamp", "event", "request_id")
+
+
+class _RowByRow(Exception):
+    """The streaming reader met something only the row-by-row reader handles (or reports) exactly."""
+
+
+def load_coded_interactions(
+    path: str | Path,
+    known_items: dict[str, Item] | None = None,
+    events: set[str] | None = None,
+    *,
+    progress: bool = False,
+) -> CodedLog:
+    """``load_interactions`` as a ``CodedLog``, streamed (CSV, CSV.gz, parquet) with memory flat in the file size.
+
+    Falls back to ``load_interactions`` (the same rows, or its error naming line and field) for JSONL files and
+    for any block with an empty or missing field, an unknown item, a malformed timestamp or bad CSV.
+    """
+    try:
+        return _stream(input_file(path, "interactions"), known_items, events, progress)
+    except _RowByRow:
+        return CodedLog.from_frame(load_interactions(path, known_items, events))
+
+
+def _batches(path: Path):
+    """Record batches of the interaction fields, as strings (CSV) or as stored (parquet)."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes[-1:] == [".parquet"]:
+        try:
+            pf = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError):
+            raise _RowByRow from None
+        yield from pf.iter_batches(columns=[c for c in FIELDS if c in pf.schema_arrow.names])
+        return
+    if suffixes[-1:] != [".csv"] and suffixes != [".csv", ".gz"]:
+        raise _RowByRow
+    reader = pcsv.open_csv(
+        pa.input_stream(str(path)),
+        read_options=pcsv.ReadOptions(block_size=CSV_BLOCK),
+        parse_options=pcsv.ParseOptions(newlines_in_values=True),
+        convert_options=pcsv.ConvertOptions(
+            column_types={c: pa.string() for c in FIELDS},
+            strings_can_be_null=False,
+            include_columns=list(FIELDS),
+            include_missing_columns=True,
+        ),
+    )
+    yield from reader
+
+
+def _text(column: pa.Array) -> pa.Array:
+    """An id column as ``str(value)`` gives it; strings and integers only (others: row by row)."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column
+    if pa.types.is_integer(column.type):
+        return pc.cast(column, pa.string())
+    raise _RowByRow
+
+
+def _present(batch: pa.RecordBatch, name: str) -> pa.Array | None:
+    """The column, or None when the file lacks it (a CSV's missing column arrives all null)."""
+    if name not in batch.schema.names or batch.column(name).null_count == len(batch):
+        return None
+    return batch.column(name)
+
+
+def _filled(column: pa.Array | None) -> pa.Array:
+    """A required field, every row non-empty (else: row by row, for the error naming the line)."""
+    if column is None or column.null_count:
+        raise _RowByRow
+    text = _text(column)
+    if pc.any(pc.equal(text, "")).as_py():
+        raise _RowByRow
+    return text
+
+
+def _stamps(column: pa.Array | None) -> np.ndarray:
+    """Unix seconds: integers directly, other text through ``timestamp`` (ISO 8601, decimals)."""
+    if column is not None and not column.null_count and pa.types.is_integer(column.type):
+        return column.to_numpy().astype(np.int64)
+    text = _filled(column)
+    try:
+        return pc.cast(text, pa.int64()).to_numpy()
+    except pa.ArrowInvalid:
+        pass
+    try:
+        return np.array([timestamp("", v) for v in text.to_pylist()], dtype=np.int64)
+    except ValueError:
+        raise _RowByRow from None
+
+
+class _Codes:
+    """Strings -> provisional int codes (first-seen order), recoded to sorted order at the end."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def encode(self, column: pa.Array) -> tuple[np.ndarray, list[str]]:
+        """The column's provisional codes, and the strings of this batch."""
+        encoded = pc.dictionary_encode(column)
+        strings = encoded.dictionary.to_pylist()
+        index = self.index
+        codes = np.array([index.setdefault(s, len(index)) for s in strings], dtype=np.int32)
+        return codes[encoded.indices.to_numpy(zero_copy_only=False)], strings
+
+    def sorted(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted ids, codes into them)."""
+        ids = np.array(list(self.index), dtype=object)
+        order = np.argsort(ids, kind="stable")
+        rank = np.empty(len(ids), dtype=np.int32)
+        rank[order] = np.arange(len(ids), dtype=np.int32)
+        return ids[order], rank[codes]
+
+
+def _stream(path: Path, known_items: dict[str, Item] | None, events: set[str] | None, progress: bool) -> CodedLog:
+    users, items, parts = _Codes(), _Codes(), {"users": [], "items": [], "stamps": [], "requests": []}
+    bar = None  # shown from the first good block on: a file refused at once prints its error alone
+    try:
+        for batch in _batches(path):
+            if bar is None:
+                bar = tqdm(desc=f"reading {path.name}", unit=" rows", unit_scale=True, disable=not progress)
+            bar.update(len(batch))
+            if events is not None:
+                keep = pc.is_in(_filled(_present(batch, "event")), value_set=pa.array(sorted(events)))
+                batch = batch.filter(keep)
+            if not len(batch):
+                continue
+            item_codes, item_strings = items.encode(_filled(_present(batch, "item_id")))
+            if known_items is not None and any(s not in known_items for s in item_strings):
+                raise _RowByRow
+            parts["items"].append(item_codes)
+            parts["users"].append(users.encode(_filled(_present(batch, "user_id")))[0])
+            parts["stamps"].append(_stamps(_present(batch, "timestamp")))
+            request = _present(batch, "request_id")
+            request = pa.nulls(len(batch), pa.string()) if request is None else _text(request)
+            parts["requests"].append(pc.if_else(pc.equal(request, ""), pa.scalar(None, pa.string()), request))
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
+        raise _RowByRow from None  # bad CSV, not UTF-8, not gzip: the row-by-row reader names the line
+    finally:
+        if bar is not None:
+            bar.close()
+    if not parts["users"]:
+        raise _RowByRow
+    user_ids, user_codes = users.sorted(np.concatenate(parts["users"]))
+    item_ids, item_codes = items.sorted(np.concatenate(parts["items"]))
+    requests = pa.concat_arrays([r.cast(pa.string()) for r in parts["requests"]])
+    return CodedLog(
+        user_ids, item_ids, user_codes, item_codes, np.concatenate(parts["stamps"]),
+        None if requests.null_count == len(requests) else requests,
+    )  # fmt: skip
 
 
 def load_candidates(path: str | Path) -> GivenLists:

@@ -1,6 +1,8 @@
-"""Interaction logs -> time-ordered user sequences -> leave-one-out examples.
+"""Interaction logs -> time-ordered user sequences -> leave-one-out (or time-split) examples, on int arrays.
 
-The log is a DataFrame with columns ``user_id`` (str), ``item_id`` (str), ``timestamp`` (int). Steps:
+A log is a ``CodedLog``: one int32 user code, item code and int64 timestamp per interaction, in file
+order, the codes indexing sorted id lists (so code order is id order). 10M interactions take ~160 MB.
+Steps, each a vectorised pass over the arrays:
 
 1. ``k_core``: drop users and items with fewer than k interactions, repeatedly, until none is left.
 2. ``user_sequences``: each user's items oldest first. Equal timestamps are common (ML-100K users
@@ -16,112 +18,204 @@ only those, so no validation or test target leaks into them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-LOG_COLUMNS = ("user_id", "item_id", "timestamp")
+SPLITS = ("train", "val", "test")  # split codes 0, 1, 2 in ``Examples.splits``
 
 
 @dataclass(frozen=True)
-class Example:
-    """One leave-one-out example: the target is ``sequence[position]``, the history everything before it."""
+class Ragged:
+    """Rows of different lengths over one flat array: row ``r`` is ``values[starts[r]:starts[r] + lengths[r]]``."""
 
-    user_id: str
-    split: str  # "train" | "val" | "test"
-    position: int
+    values: np.ndarray
+    starts: np.ndarray  # int64
+    lengths: np.ndarray  # int64
 
-    @property
-    def sample_id(self) -> str:
-        """Stable id ``<user_id>:<position>`` (position: 0-based index of the target in the user's sequence)."""
-        return f"{self.user_id}:{self.position}"
+    @classmethod
+    def from_rows(cls, rows: list[np.ndarray] | tuple[np.ndarray, ...]) -> Ragged:
+        """Pack separate arrays (tests, small callers) into one ragged array."""
+        lengths = np.array([len(r) for r in rows], dtype=np.int64)
+        values = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        return cls(values.astype(np.int64), np.cumsum(lengths) - lengths, lengths)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def row(self, r: int) -> np.ndarray:
+        return self.values[self.starts[r] : self.starts[r] + self.lengths[r]]
+
+    def take(self, rows: np.ndarray | slice) -> Ragged:
+        """The chosen rows (sharing ``values``)."""
+        return Ragged(self.values, self.starts[rows], self.lengths[rows])
+
+    def prefixes(self, lengths: np.ndarray) -> Ragged:
+        """Each row cut to its first ``lengths[r]`` values."""
+        return Ragged(self.values, self.starts, np.minimum(self.lengths, lengths).astype(np.int64))
+
+    def suffixes(self, n: int) -> Ragged:
+        """Each row cut to its last ``n`` values."""
+        kept = np.minimum(self.lengths, n)
+        return Ragged(self.values, self.starts + self.lengths - kept, kept)
+
+    def owners(self) -> tuple[np.ndarray, np.ndarray]:
+        """For the concatenated rows: each value's row and its offset within the row."""
+        rows = np.repeat(np.arange(len(self.lengths)), self.lengths)
+        offsets = np.arange(len(rows)) - np.repeat(np.cumsum(self.lengths) - self.lengths, self.lengths)
+        return rows, offsets
+
+    def flat(self) -> np.ndarray:
+        """The rows concatenated."""
+        rows, offsets = self.owners()
+        return self.values[self.starts[rows] + offsets]
 
 
-def k_core(log: pd.DataFrame, k: int = 5) -> pd.DataFrame:
+@dataclass(frozen=True)
+class CodedLog:
+    """Interactions as codes in file order: ``user_ids[users[r]]`` interacted with ``item_ids[items[r]]``."""
+
+    user_ids: np.ndarray  # sorted distinct ids (str objects)
+    item_ids: np.ndarray  # sorted distinct ids (str objects)
+    users: np.ndarray  # int32
+    items: np.ndarray  # int32
+    timestamps: np.ndarray  # int64
+    request_ids: pa.Array | None = None  # strings (null: none) per row, when the log has them
+
+    @classmethod
+    def from_frame(cls, log: pd.DataFrame) -> CodedLog:
+        """From a ``user_id, item_id, timestamp [, request_id]`` DataFrame (the loaders' output)."""
+        user_ids, users = np.unique(log["user_id"].astype(str).to_numpy(dtype=object), return_inverse=True)
+        item_ids, items = np.unique(log["item_id"].astype(str).to_numpy(dtype=object), return_inverse=True)
+        requests = pa.array(log["request_id"].tolist(), pa.string()) if "request_id" in log else None
+        stamps = log["timestamp"].to_numpy(dtype=np.int64)
+        return cls(user_ids, item_ids, users.astype(np.int32), items.astype(np.int32), stamps, requests)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def subset(self, keep: np.ndarray) -> CodedLog:
+        """The rows where ``keep`` holds, in file order, with ids no row uses any more dropped."""
+        users, user_ids = _recode(self.users[keep], self.user_ids)
+        items, item_ids = _recode(self.items[keep], self.item_ids)
+        requests = None if self.request_ids is None else self.request_ids.filter(pa.array(keep))
+        return replace(self, user_ids=user_ids, item_ids=item_ids, users=users, items=items,
+                       timestamps=self.timestamps[keep], request_ids=requests)  # fmt: skip
+
+
+def _recode(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes renumbered over the ids still used (order kept, so still sorted)."""
+    used = np.bincount(codes, minlength=len(ids)) > 0
+    new = np.cumsum(used, dtype=np.int64) - 1
+    return new[codes].astype(np.int32), ids[used]
+
+
+def k_core(log: CodedLog, k: int = 5) -> CodedLog:
     """Keep only users and items with at least ``k`` interactions each (iterated to a fixed point)."""
+    keep = np.ones(len(log), dtype=bool)
     while True:
-        user_counts = log["user_id"].map(log["user_id"].value_counts())
-        item_counts = log["item_id"].map(log["item_id"].value_counts())
-        keep = (user_counts >= k) & (item_counts >= k)
-        if keep.all():
-            return log
-        log = log[keep]
+        users, items = log.users[keep], log.items[keep]
+        ok = (np.bincount(users, minlength=len(log.user_ids))[users] >= k) & (
+            np.bincount(items, minlength=len(log.item_ids))[items] >= k
+        )
+        if ok.all():
+            return log.subset(keep)
+        keep[np.flatnonzero(keep)[~ok]] = False
 
 
-def user_sequences(log: pd.DataFrame) -> dict[str, list[str]]:
-    """Each user's item ids, oldest first; equal timestamps keep the log's row order (stable sort)."""
-    return {u: [str(x) for x in items] for u, items in user_columns(log, "item_id").items()}
-
-
-def user_columns(log: pd.DataFrame, column: str) -> dict[str, list]:
-    """Each user's values of ``column`` in ``user_sequences`` order (so position n matches item n)."""
-    ordered = log.sort_values(["user_id", "timestamp"], kind="stable")
-    users = ordered["user_id"].to_numpy()
-    values = ordered[column].tolist()
-    starts = [0, *(np.flatnonzero(users[1:] != users[:-1]) + 1).tolist(), len(users)]
-    return {str(users[a]): values[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a}
-
-
-def drop_repeats(log: pd.DataFrame) -> pd.DataFrame:
+def drop_repeats(log: CodedLog) -> CodedLog:
     """Keep each user's first interaction with an item (oldest; ties by row order), in the log's row order.
 
     A repeated event (a logging duplicate, a re-purchase) would otherwise become a sample whose target is
     already in its own history, which no pre-ranker that hides seen items can ever rank.
     """
-    repeat = log.sort_values(["user_id", "timestamp"], kind="stable").duplicated(["user_id", "item_id"])
-    return log[~repeat.reindex(log.index).to_numpy()]
+    order = np.lexsort((log.timestamps, log.users))  # stable: ties keep row order
+    pair = log.users[order].astype(np.int64) * len(log.item_ids) + log.items[order]
+    first = np.unique(pair, return_index=True)[1]  # first occurrence in (user, time, row) order
+    keep = np.zeros(len(log), dtype=bool)
+    keep[order[first]] = True
+    return log if keep.all() else log.subset(keep)
 
 
-def leave_one_out(sequences: dict[str, list[str]]) -> list[Example]:
+@dataclass(frozen=True)
+class Sequences:
+    """Each user's items oldest first (row ``u`` = user code ``u``); ``rows`` = the log row of each entry."""
+
+    items: Ragged
+    rows: np.ndarray  # int64, laid out like ``items.values``
+
+
+def user_sequences(log: CodedLog) -> Sequences:
+    """Each user's item codes, oldest first; equal timestamps keep the log's row order (stable sort)."""
+    order = np.lexsort((log.timestamps, log.users))
+    lengths = np.bincount(log.users, minlength=len(log.user_ids)).astype(np.int64)
+    return Sequences(Ragged(log.items[order], np.cumsum(lengths) - lengths, lengths), order)
+
+
+@dataclass(frozen=True)
+class Examples:
+    """One example per target: ``users[e]``'s sequence at ``positions[e]``, history everything before it."""
+
+    users: np.ndarray  # int32 user codes
+    positions: np.ndarray  # int64, 0-based index of the target in the user's sequence
+    splits: np.ndarray  # int8 index into SPLITS
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def split_names(self) -> np.ndarray:
+        return np.array(SPLITS, dtype=object)[self.splits]
+
+
+def _all_positions(lengths: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(user, position) of every position from the second on, users in code order, positions ascending."""
+    counts = np.maximum(lengths[users] - 1, 0)
+    rows = np.repeat(users, counts)
+    positions = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts) + 1
+    return rows.astype(np.int32), positions.astype(np.int64)
+
+
+def leave_one_out(sequences: Sequences) -> Examples:
     """Train examples for positions 1..n-3, validation at n-2, test at n-1; users with < 3 items are skipped."""
-    examples: list[Example] = []
-    for user, seq in sequences.items():
-        n = len(seq)
-        if n < 3:
-            continue
-        examples.extend(Example(user, "train", p) for p in range(1, n - 2))
-        examples.append(Example(user, "val", n - 2))
-        examples.append(Example(user, "test", n - 1))
-    return examples
+    lengths = sequences.items.lengths
+    users, positions = _all_positions(lengths, np.flatnonzero(lengths >= 3))
+    n = lengths[users]
+    splits = np.where(positions == n - 1, 2, np.where(positions == n - 2, 1, 0)).astype(np.int8)
+    return Examples(users, positions, splits)
 
 
 def time_split(
-    sequences: dict[str, list[str]], stamps: dict[str, list[int]], val_start: int, test_start: int
-) -> tuple[list[Example], dict[str, int]]:
+    sequences: Sequences, stamps: np.ndarray, val_start: int, test_start: int
+) -> tuple[Examples, np.ndarray]:
     """A global temporal split, the alternative to leave-one-out: a target before ``val_start`` is a training
     example, before ``test_start`` a validation one, later a test one (every position from the second on).
 
-    Also returns each user's training length (items before ``val_start``): the prefix models may be fit on,
-    so no validation or test interaction leaks into the pre-ranker or popularity.
+    ``stamps`` are the log's timestamps. Also returns each user's training length (items before
+    ``val_start``): the prefix models may be fit on, so no validation or test interaction leaks into the
+    pre-ranker or popularity.
     """
     if not val_start <= test_start:
         raise ValueError(f"--split-at: the validation start {val_start} is after the test start {test_start}")
-    examples: list[Example] = []
-    train_lengths: dict[str, int] = {}
-    for user, seq in sequences.items():
-        times = stamps[user]
-        train_lengths[user] = sum(1 for t in times if t < val_start)  # times ascend: a prefix
-        for p in range(1, len(seq)):
-            split = "train" if times[p] < val_start else "val" if times[p] < test_start else "test"
-            examples.append(Example(user, split, p))
-    return examples, train_lengths
+    seq = sequences.items
+    times = stamps[sequences.rows]  # laid out like the sequences: ascending within each user
+    owner = np.repeat(np.arange(len(seq)), seq.lengths)
+    train_lengths = np.bincount(owner[times < val_start], minlength=len(seq)).astype(np.int64)
+    users, positions = _all_positions(seq.lengths, np.arange(len(seq)))
+    t = times[seq.starts[users] + positions]
+    splits = np.where(t < val_start, 0, np.where(t < test_start, 1, 2)).astype(np.int8)
+    return Examples(users, positions, splits), train_lengths
 
 
-def training_sequences(
-    sequences: dict[str, list[str]], train_lengths: dict[str, int] | None = None
-) -> dict[str, list[str]]:
-    """The part of each sequence models may be fit on: everything but the validation and test targets
-    (the last two items under leave-one-out; the first ``train_lengths[user]`` items under a time split)."""
+def training_lengths(sequences: Sequences, train_lengths: np.ndarray | None = None) -> np.ndarray:
+    """How much of each sequence models may be fit on: everything but the validation and test targets
+    (all but the last two items under leave-one-out; ``train_lengths`` under a time split)."""
     if train_lengths is None:
-        return {user: seq[:-2] for user, seq in sequences.items()}
-    return {user: seq[: train_lengths[user]] for user, seq in sequences.items()}
+        return np.maximum(sequences.items.lengths - 2, 0)
+    return train_lengths
 
 
-def item_popularity(sequences: dict[str, list[str]]) -> dict[str, int]:
-    """Interaction count per item over the given sequences (pass ``training_sequences`` to avoid leaks)."""
-    counts: dict[str, int] = {}
-    for seq in sequences.values():
-        for item in seq:
-            counts[item] = counts.get(item, 0) + 1
-    return counts
+def item_popularity(training: Ragged, n_items: int) -> np.ndarray:
+    """Interaction count per item code over the given rows (pass the training prefixes to avoid leaks)."""
+    return np.bincount(training.flat(), minlength=n_items).astype(np.int64)

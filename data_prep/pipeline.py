@@ -15,26 +15,32 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data_prep.interactions import (
-    Example,
+    SPLITS,
+    CodedLog,
+    Examples,
+    Ragged,
+    Sequences,
     item_popularity,
     k_core,
     leave_one_out,
     time_split,
-    training_sequences,
-    user_columns,
+    training_lengths,
     user_sequences,
 )
 from data_prep.preranker import PopularityRanker, TransitionPreranker, candidate_lists, recall_ndcg
+from data_prep.sample_table import SampleTable
 from gr2_verl.types import RerankSample
 
 
 def _metrics(cands: np.ndarray, targets: np.ndarray, splits: np.ndarray, k: int) -> dict[str, dict[str, float]]:
     return {
-        s: recall_ndcg(cands[splits == s], targets[splits == s], k)
-        for s in ("train", "val", "test")
-        if (splits == s).any()
+        s: recall_ndcg(cands[splits == n], targets[splits == n], k)
+        for n, s in enumerate(SPLITS)
+        if (splits == n).any()
     }
 
 
@@ -69,14 +75,23 @@ class _Given:
 class Prepared:
     """What ``build_samples`` hands to ``write_outputs``."""
 
-    samples: list[RerankSample]  # all splits, pre-ranker misses included
-    item_ids: list[str]  # the catalogue after k-core filtering, sorted
+    table: SampleTable  # all splits, pre-ranker misses included
     popularity: dict[str, int]  # training interactions per item (no validation or test target)
     report: dict[str, Any]  # log counts and candidate metrics, copied into summary.json
 
+    @property
+    def item_ids(self) -> list[str]:
+        """The catalogue after k-core filtering, sorted."""
+        return self.table.item_ids.tolist()
+
+    @property
+    def samples(self) -> list[RerankSample]:
+        """The samples as ``RerankSample`` objects (small data: ~1 KB each; writers take ``table``)."""
+        return self.table.to_samples()
+
 
 def build_samples(
-    log: pd.DataFrame,
+    log: CodedLog | pd.DataFrame,
     *,
     min_interactions: int = 5,
     max_history: int = 20,
@@ -86,77 +101,76 @@ def build_samples(
     given: GivenLists | None = None,
     split_at: tuple[int, int] | None = None,
     progress: bool = False,
+    ray: bool = False,
 ) -> Prepared:
-    """Samples, catalogue, training popularity and a report (see ``Prepared``).
+    """Samples, training popularity and a report (see ``Prepared``).
 
     The report holds log counts and Recall@K / NDCG@K of the candidates and of popularity per split
     (popularity on validation and test only: its training figures would need fold models too).
     ``split_at`` = (validation start, test start) in Unix seconds: a global time split instead of leave-one-out.
+    A DataFrame log (``user_id, item_id, timestamp [, request_id]``, the loaders' form) is coded first.
+    ``ray``: score the pre-ranker's candidates on the Ray cluster ``ray.init`` connected to
+    (``data_prep.distributed``); the samples are the same.
     """
+    if isinstance(log, pd.DataFrame):
+        log = CodedLog.from_frame(log)
     filtered, sequences, examples, train_lengths = split_log(log, min_interactions, split_at)
-    item_ids = sorted(filtered["item_id"].unique().tolist())
-    index = {item: i for i, item in enumerate(item_ids)}
-    seq_idx = {u: np.fromiter((index[x] for x in s), dtype=np.int64, count=len(s)) for u, s in sequences.items()}
-    targets = np.array([seq_idx[e.user_id][e.position] for e in examples], dtype=np.int64)
-    splits = np.array([e.split for e in examples])
-
+    seqs = sequences.items
+    n_items = len(filtered.item_ids)
+    targets = seqs.values[seqs.starts[examples.users] + examples.positions]
     report: dict[str, Any] = {
         "log": {
             "interactions_raw": int(len(log)),
             "interactions": int(len(filtered)),
-            "users": len(sequences),
-            "items": len(item_ids),
+            "users": len(seqs),
+            "items": n_items,
             "k_core": min_interactions,
             "max_history": max_history,
             "k": k,
         }
     }
     if given is None:
-        cands = candidate_lists(
-            seq_idx,
-            examples,
-            len(item_ids),
-            k=k,
-            folds=folds,
-            seed=seed,
-            progress=progress,
-            train_lengths=train_lengths,
-        )
+        if ray:
+            from data_prep.distributed import candidate_lists_ray
+
+            cands = candidate_lists_ray(
+                seqs, examples, n_items, k=k, folds=folds, seed=seed, train_lengths=train_lengths
+            )
+        else:
+            cands = candidate_lists(
+                seqs, examples, n_items, k=k, folds=folds, seed=seed, progress=progress, train_lengths=train_lengths
+            )
         name, complete = "item-transition", np.ones(len(examples), dtype=bool)
         positives: Mapping[int, tuple[list[str], list[float]]] = {}
     else:
         keys = _example_keys(examples, filtered, sequences, given)
+        index = {x: i for i, x in enumerate(filtered.item_ids.tolist())}
         chosen = _given_candidates(targets, given, keys, index, k)
         cands, positives, report["given"] = chosen.cands, chosen.positives, chosen.report
         name, complete = "given lists", (cands >= 0).all(axis=1)  # metrics over the samples that have a list
-    evaluated = np.array([e.split != "train" for e in examples])
-    popular = candidate_lists(
-        seq_idx,
-        [e for e in examples if e.split != "train"],
-        len(item_ids),
-        k=k,
-        ranker=PopularityRanker,
-        train_lengths=train_lengths,
-    )
+    evaluated = np.flatnonzero(examples.splits != 0)
+    held_out = Examples(examples.users[evaluated], examples.positions[evaluated], examples.splits[evaluated])
+    popular = candidate_lists(seqs, held_out, n_items, k=k, ranker=PopularityRanker, train_lengths=train_lengths)
     report["preranker"] = {
         "name": name,
         "settings": TransitionPreranker().settings() | {"folds": folds} if given is None else {},
         "metrics": {
-            name: _metrics(cands[complete], targets[complete], splits[complete], k),
-            "popularity": _metrics(popular, targets[evaluated], splits[evaluated], k),
+            name: _metrics(cands[complete], targets[complete], examples.splits[complete], k),
+            "popularity": _metrics(popular, targets[evaluated], examples.splits[evaluated], k),
         },
     }
-
-    samples, short = _samples(examples, cands, sequences, item_ids, max_history, positives)
-    report["log"]["examples_without_k_candidates"] = short
+    table = _table(examples, cands, filtered, seqs, max_history, positives)
+    report["log"]["examples_without_k_candidates"] = len(examples) - len(table)
     if split_at is not None:
         report["log"]["split_at"] = list(split_at)
-    return Prepared(samples, item_ids, item_popularity(training_sequences(sequences, train_lengths)), report)
+    counts = item_popularity(seqs.prefixes(training_lengths(sequences, train_lengths)), n_items)
+    popularity = dict(zip(filtered.item_ids[counts > 0].tolist(), counts[counts > 0].tolist(), strict=True))
+    return Prepared(table, popularity, report)
 
 
 def split_log(
-    log: pd.DataFrame, min_interactions: int, split_at: tuple[int, int] | None = None
-) -> tuple[pd.DataFrame, dict[str, list[str]], list[Example], dict[str, int] | None]:
+    log: CodedLog, min_interactions: int, split_at: tuple[int, int] | None = None
+) -> tuple[CodedLog, Sequences, Examples, np.ndarray | None]:
     """k-core log, user sequences, examples (leave-one-out or time split) and the time split's training lengths.
 
     The cheap first half of ``build_samples``: ``gr2 prepare --check`` counts examples with it in seconds.
@@ -165,24 +179,28 @@ def split_log(
     sequences = user_sequences(filtered)
     if split_at is None:
         return filtered, sequences, leave_one_out(sequences), None
-    return filtered, sequences, *time_split(sequences, user_columns(filtered, "timestamp"), *split_at)
+    return filtered, sequences, *time_split(sequences, filtered.timestamps, *split_at)
 
 
-def _example_keys(
-    examples: list[Example], log: pd.DataFrame, sequences: dict[str, list[str]], given: GivenLists
-) -> list[Any]:
+def _sample_id(user_ids: np.ndarray, examples: Examples, n: int) -> str:
+    return f"{user_ids[examples.users[n]]}:{examples.positions[n]}"
+
+
+def _example_keys(examples: Examples, log: CodedLog, sequences: Sequences, given: GivenLists) -> list[Any]:
     """Each example's key in ``given.key``'s form, read from its target interaction."""
+    users = log.user_ids
     if given.key == "sample_id":
-        return [ex.sample_id for ex in examples]
+        return [_sample_id(users, examples, n) for n in range(len(examples))]
+    row = sequences.rows[sequences.items.starts[examples.users] + examples.positions]  # the target's log row
     if given.key == "user_id+item_id":
-        return [(ex.user_id, sequences[ex.user_id][ex.position]) for ex in examples]
-    column = "timestamp" if given.key == "user_id+timestamp" else "request_id"
-    if column not in log:
-        raise ValueError(f"{given.source}: lists are keyed by {column}; the interactions file has no '{column}' field")
-    values = user_columns(log, column)
-    if column == "timestamp":
-        return [(ex.user_id, int(values[ex.user_id][ex.position])) for ex in examples]
-    return [values[ex.user_id][ex.position] for ex in examples]
+        return list(zip(users[examples.users].tolist(), log.item_ids[log.items[row]].tolist(), strict=True))
+    if given.key == "user_id+timestamp":
+        return list(zip(users[examples.users].tolist(), log.timestamps[row].tolist(), strict=True))
+    if log.request_ids is None:
+        raise ValueError(
+            f"{given.source}: lists are keyed by request_id; the interactions file has no 'request_id' field"
+        )
+    return log.request_ids.take(pa.array(row)).to_pylist()
 
 
 def _given_candidates(
@@ -248,31 +266,36 @@ def _show(key: Any) -> str:
     return "(" + ", ".join(str(v) for v in key) + ")" if isinstance(key, tuple) else str(key)
 
 
-def _samples(
-    examples: list[Example],
+def _table(
+    examples: Examples,
     cands: np.ndarray,
-    sequences: dict[str, list[str]],
-    item_ids: list[str],
+    log: CodedLog,
+    seqs: Ragged,
     max_history: int,
     positives: Mapping[int, tuple[list[str], list[float]]],
-) -> tuple[list[RerankSample], int]:
+) -> SampleTable:
     """One sample per example with K candidates; ``positives`` (labelled lists) replace the single target."""
-    samples, short = [], 0
-    for n, (ex, row) in enumerate(zip(examples, cands, strict=True)):
-        if (row < 0).any():
-            short += 1
-            continue
-        seq = sequences[ex.user_id]
-        targets, grades = positives.get(n, ([seq[ex.position]], None))
-        samples.append(
-            RerankSample(
-                sample_id=ex.sample_id,
-                user_id=ex.user_id,
-                split=ex.split,
-                history=seq[: ex.position][-max_history:],
-                candidates=[item_ids[i] for i in row],
-                targets=list(targets),
-                grades=None if grades is None else list(grades),
-            )
-        )
-    return samples, short
+    kept = np.flatnonzero((cands >= 0).all(axis=1))
+    users, positions = examples.users[kept], examples.positions[kept]
+    shown = np.minimum(positions, max_history)
+    histories = Ragged(seqs.values, seqs.starts[users] + positions - shown, shown)
+    targets = Ragged(seqs.values, seqs.starts[users] + positions, np.ones(len(kept), dtype=np.int64))
+    grades = None
+    if positives:
+        index = {x: i for i, x in enumerate(log.item_ids.tolist())}
+        rows = [np.array([index[x] for x in positives[n][0]]) if n in positives else targets.row(j)
+                for j, n in enumerate(kept)]  # fmt: skip
+        targets = Ragged.from_rows(rows)
+        grades = {j: list(positives[n][1]) for j, n in enumerate(kept) if n in positives}
+    user_ids = pa.array(log.user_ids, pa.string()).take(pa.array(users))
+    sample_ids = pc.binary_join_element_wise(user_ids, pc.cast(pa.array(positions), pa.string()), ":")
+    return SampleTable(
+        item_ids=log.item_ids,
+        sample_ids=sample_ids,
+        user_ids=user_ids,
+        splits=examples.splits[kept],
+        histories=histories,
+        candidates=cands[kept].astype(np.int32, copy=False),
+        targets=targets,
+        grades=grades,
+    )

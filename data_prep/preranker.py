@@ -13,6 +13,11 @@ No leakage: validation and test examples are scored by a model fit on every user
 interactions (``sequence[:-2]``). Training examples are scored by ``folds`` models, each fit on the
 training interactions of the other users only, so a training target never sits in the counts that
 rank it.
+
+Cost: fitting and top-K are array passes with no loop over users, rows or items (``_keep_top`` is one
+sort over the hub items' entries; top-K one sparse product and one partition per 4096 histories). It
+follows the reachable items per history (~``recent * neighbours`` at most: ~730 on the synthetic 1M
+log), so the sparse product, not the catalogue size, sets the time.
 """
 
 from __future__ import annotations
@@ -24,10 +29,9 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from data_prep.interactions import Example
+from data_prep.interactions import Examples, Ragged
 
-CHUNK_ROWS = 4096  # histories scored at once: bounds the sparse product and the key matrix
-DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix is cheaper than sparse bookkeeping
+CHUNK_ROWS = 4096  # histories scored at once: bounds the sparse product and the padded key matrix
 TIE_BREAK = 1e-6  # popularity weight under the transition scores: orders ties and cold users
 
 
@@ -37,9 +41,8 @@ class PopularityRanker:
 
     popularity: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
-    def fit(self, sequences: Sequence[np.ndarray], n_items: int) -> PopularityRanker:
-        flat = np.concatenate(sequences) if sequences else np.zeros(0, dtype=np.int64)
-        self.popularity = np.bincount(flat, minlength=n_items).astype(np.float32)
+    def fit(self, sequences: Ragged | Sequence[np.ndarray], n_items: int) -> PopularityRanker:
+        self.popularity = np.bincount(_ragged(sequences).flat(), minlength=n_items).astype(np.float32)
         return self
 
 
@@ -62,9 +65,9 @@ class TransitionPreranker:
         names = ("window", "decay", "backward", "damping", "recent", "recency", "neighbours")
         return {f: getattr(self, f) for f in names}
 
-    def fit(self, sequences: Sequence[np.ndarray], n_items: int) -> TransitionPreranker:
-        flat = np.concatenate(sequences) if sequences else np.zeros(0, dtype=np.int64)
-        owner = _rows_and_offsets([len(s) for s in sequences])[0]
+    def fit(self, sequences: Ragged | Sequence[np.ndarray], n_items: int) -> TransitionPreranker:
+        seqs = _ragged(sequences)
+        flat, owner = seqs.flat(), seqs.owners()[0]
         rows, cols, vals = [], [], []
         for gap in range(1, self.window + 1):
             same = owner[:-gap] == owner[gap:]  # pairs (i, i + gap) inside one user's sequence
@@ -72,137 +75,184 @@ class TransitionPreranker:
             cols.append(flat[gap:][same])
             vals.append(np.full(int(same.sum()), self.decay ** (gap - 1), dtype=np.float32))
         r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        del rows, cols, vals, owner
         forward = sp.csr_matrix((v, (r, c)), shape=(n_items, n_items), dtype=np.float32)
+        del r, c, v
         counts = (forward + self.backward * forward.T).tocsr()
+        del forward
         damp = 1.0 / np.power(np.asarray(counts.sum(axis=1)).ravel() + 1.0, self.damping)
         self.matrix = _keep_top(sp.diags(damp.astype(np.float32)) @ counts, self.neighbours)
-        self.popularity = PopularityRanker().fit(sequences, n_items).popularity
+        self.popularity = np.bincount(flat, minlength=n_items).astype(np.float32)
         return self
 
-    def transitions(self, histories: Sequence[np.ndarray]) -> sp.csr_matrix:
+    def transitions(self, histories: Ragged) -> sp.csr_matrix:
         """Transition scores (rows: histories, columns: items); only items reachable from the history are stored."""
-        last = [hist[-self.recent :][::-1] for hist in histories]  # most recent first
-        rows, steps = _rows_and_offsets([len(x) for x in last])
+        last = histories.suffixes(self.recent)
+        rows, steps = last.owners()
+        steps = last.lengths[rows] - 1 - steps  # 0 = the most recent item
+        order = np.lexsort((steps, rows))  # per row most recent first, as the scores were always summed
+        rows, steps = rows[order], steps[order]
+        items = last.values[last.starts[rows] + last.lengths[rows] - 1 - steps]
         weights = np.power(np.float32(self.recency), steps.astype(np.float32))
         shape = (len(histories), self.matrix.shape[0])
-        return (sp.csr_matrix((weights, (rows, np.concatenate(last))), shape=shape) @ self.matrix).tocsr()
+        return (sp.csr_matrix((weights, (rows, items)), shape=shape) @ self.matrix).tocsr()
 
 
 Ranker = TransitionPreranker | PopularityRanker
 
 
-def _rows_and_offsets(lengths: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """For ragged rows of these lengths, flattened: each entry's row number and its offset within the row."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    rows = np.repeat(np.arange(len(lengths)), lengths)
-    return rows, np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+def _ragged(sequences: Ragged | Sequence[np.ndarray]) -> Ragged:
+    return sequences if isinstance(sequences, Ragged) else Ragged.from_rows(list(sequences))
 
 
 def _keep_top(matrix: sp.spmatrix, n: int) -> sp.csr_matrix:
-    """Keep the ``n`` largest entries of each row (ties: lower column first): bounds the cost of scoring."""
+    """Keep the ``n`` largest entries of each row (ties: lower column first): bounds the cost of scoring.
+
+    One sort over the entries of the rows longer than ``n`` (hub items), no loop over rows.
+    """
     matrix = sp.csr_matrix(matrix)
     matrix.sort_indices()
+    lengths = np.diff(matrix.indptr)
+    long_rows = np.repeat(lengths > n, lengths)
+    if not long_rows.any():
+        return matrix
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int32), lengths)
+    idx = np.flatnonzero(long_rows)
+    order = idx[np.lexsort((matrix.indices[idx], -matrix.data[idx], rows[idx]))]
+    row_sorted = rows[order]
+    first = np.searchsorted(row_sorted, row_sorted, side="left")  # row_sorted ascends: its run's start
     keep = np.ones(matrix.nnz, dtype=bool)
-    for r in np.flatnonzero(np.diff(matrix.indptr) > n):
-        lo, hi = matrix.indptr[r], matrix.indptr[r + 1]
-        order = np.lexsort((matrix.indices[lo:hi], -matrix.data[lo:hi]))
-        keep[lo + order[n:]] = False
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    keep[order[np.arange(len(order)) - first >= n]] = False
     return sp.csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape)
 
 
-def top_k(ranker: Ranker, histories: Sequence[np.ndarray], k: int) -> np.ndarray:
+def top_k(ranker: Ranker, histories: Ragged | Sequence[np.ndarray], k: int) -> np.ndarray:
     """Top-``k`` item indices per history, best first, never an item of that history; -1 pads short rows.
 
-    Order: items with a transition score by ``score + TIE_BREAK * popularity / max popularity``, then
-    the most popular remaining items (exact ties at the k-th place are broken deterministically). Large
-    catalogues are scored on the sparse reachable items only, so cost follows the number of reachable
-    items, not the catalogue size.
+    Order: items with a transition score by ``score + TIE_BREAK * popularity / max popularity`` (ties: lower
+    index first), then the most popular remaining items. Only the reachable items of each history are
+    scored (a sparse product), so cost follows the number of reachable items, not the catalogue size.
     """
+    hist = _ragged(histories)
     popularity = ranker.popularity
     by_popularity = np.lexsort((np.arange(len(popularity)), -popularity))  # most popular first, then index
     bonus = TIE_BREAK * popularity / max(float(popularity.max(initial=0.0)), 1.0)
-    out = np.full((len(histories), k), -1, dtype=np.int64)
-    for start in range(0, len(histories), CHUNK_ROWS):
-        chunk = histories[start : start + CHUNK_ROWS]
-        out[start : start + len(chunk)] = _chunk_top_k(ranker, chunk, k, bonus, by_popularity)
+    out = np.full((len(hist), k), -1, dtype=np.int64)
+    for start in range(0, len(hist), CHUNK_ROWS):
+        chunk = hist.take(slice(start, start + CHUNK_ROWS))
+        best = np.full((len(chunk), k), -1, dtype=np.int64)
+        if isinstance(ranker, TransitionPreranker):
+            best = _best_reachable(ranker, chunk, k, bonus)
+        out[start : start + len(chunk)] = _fill_by_popularity(best, chunk, by_popularity)
     return out
 
 
-def _chunk_top_k(
-    ranker: Ranker, chunk: Sequence[np.ndarray], k: int, bonus: np.ndarray, by_popularity: np.ndarray
-) -> np.ndarray:
+DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix per chunk is cheaper than sparse bookkeeping
+SHORT_HISTORY = 32  # longer histories have their seen items removed from every reachable item (see below)
+
+
+def _best_reachable(ranker: TransitionPreranker, chunk: Ragged, k: int, bonus: np.ndarray) -> np.ndarray:
+    """Up to ``k`` reachable, unseen items per history by (key desc, index asc); -1 where fewer are reachable.
+
+    Large catalogues: a short history's seen items are removed from a short list, not from every reachable
+    item: its top ``k`` unseen items all score at least its ``(k + s)``-th largest key (``s`` = its length:
+    at most ``s`` seen items outrank them), so only entries at or above that key are checked and sorted.
+    """
     n_rows = len(chunk)
+    scores = ranker.transitions(chunk)
+    seen_rows, _ = chunk.owners()
+    seen = seen_rows * scores.shape[1] + chunk.flat()
+    if scores.shape[1] <= DENSE_ITEMS:
+        dense = scores.toarray()
+        keys = np.where(dense > 0, dense + bonus, -np.inf).astype(np.float32)  # 0: unreachable
+        keys.ravel()[seen] = -np.inf
+        kth = -np.partition(-keys, k - 1, axis=1)[:, k - 1]  # the k-th largest key (-inf: fewer reachable)
+        rows, items = np.nonzero((keys >= kth[:, None]) & (keys > -np.inf))
+        return _ranked(rows, items, keys[rows, items], n_rows, k)
+    lengths = np.diff(scores.indptr).astype(np.int64)
+    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
+    key = scores.data + bonus[scores.indices]
+    key[scores.data <= 0] = -np.inf  # an underflowed product is no transition
+    long = np.flatnonzero((chunk.lengths > SHORT_HISTORY)[row_of])
+    key[long[np.isin(row_of[long] * scores.shape[1] + scores.indices[long], seen)]] = -np.inf
+    width = max(int(lengths.max(initial=0)), 1)
+    padded = np.full((n_rows, width), -np.inf, dtype=np.float32)
+    padded.ravel()[row_of * width + (np.arange(len(row_of)) - scores.indptr[row_of])] = key
+    depth_of = np.minimum(np.where(chunk.lengths > SHORT_HISTORY, k, k + chunk.lengths), width)
+    depth = int(depth_of.max(initial=1))
+    top = np.sort(np.partition(-padded, depth - 1, axis=1)[:, :depth], axis=1)  # negated: largest keys first
+    floor = -top[np.arange(n_rows), depth_of - 1]
+    chosen = np.flatnonzero((key >= floor[row_of]) & (key > -np.inf))
+    rows, items, key = row_of[chosen], scores.indices[chosen].astype(np.int64), key[chosen]
+    unseen = ~np.isin(rows * scores.shape[1] + items, seen)  # history items are never candidates
+    return _ranked(rows[unseen], items[unseen], key[unseen], n_rows, k)
+
+
+def _ranked(rows: np.ndarray, items: np.ndarray, key: np.ndarray, n_rows: int, k: int) -> np.ndarray:
+    """The first ``k`` (row, item) entries per row by key desc, then item index (ties at the k-th place too)."""
+    order = np.lexsort((items, -key, rows))
+    rows, items = rows[order], items[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
     best = np.full((n_rows, k), -1, dtype=np.int64)
-    if isinstance(ranker, TransitionPreranker):
-        scores = ranker.transitions(chunk)
-        seen_rows = _rows_and_offsets([len(h) for h in chunk])[0]
-        seen_cols = np.concatenate(chunk)
-        if scores.shape[1] <= DENSE_ITEMS:  # small catalogue: dense keys, unreachable items left to the fill
-            dense = scores.toarray()
-            keys = np.where(dense > 0, dense + bonus, -np.inf)
-            keys[seen_rows, seen_cols] = -np.inf
-            items = np.broadcast_to(np.arange(scores.shape[1]), keys.shape)
-        else:  # large catalogue: reachable items only, padded; the popularity fill below completes short rows
-            seen = sp.csr_matrix((np.ones(len(seen_rows), dtype=np.float32), (seen_rows, seen_cols)), scores.shape)
-            seen.data[:] = 1.0  # an item seen twice was summed to 2; a mask must stay 0/1
-            scores = (scores - scores.multiply(seen)).tocsr()
-            scores.eliminate_zeros()
-            lengths = np.diff(scores.indptr)
-            row_of, slot = _rows_and_offsets(lengths)
-            keys = np.full((n_rows, max(int(lengths.max(initial=0)), k)), -np.inf)
-            items = np.full(keys.shape, -1, dtype=np.int64)
-            keys[row_of, slot] = scores.data + bonus[scores.indices]
-            items[row_of, slot] = scores.indices
-        part = np.argpartition(-keys, k - 1, axis=1)[:, :k]
-        part_keys = np.take_along_axis(keys, part, axis=1)
-        order = np.lexsort((np.take_along_axis(items, part, axis=1), -part_keys))  # key desc, then item index
-        best = np.take_along_axis(items, np.take_along_axis(part, order, axis=1), axis=1).copy()
-        best[np.take_along_axis(part_keys, order, axis=1) == -np.inf] = -1
-        kth = part_keys.min(axis=1, keepdims=True)
-        for r in np.flatnonzero(((keys >= kth) & (keys > -np.inf)).sum(axis=1) > k):  # ties at the k-th place
-            tied = np.flatnonzero(keys[r] >= kth[r])
-            best[r] = items[r][tied[np.lexsort((items[r][tied], -keys[r][tied]))][:k]]
-    for r in np.flatnonzero((best < 0).any(axis=1)):  # too few reachable items: fill by popularity
-        taken = set(chunk[r].tolist()) | set(best[r][best[r] >= 0].tolist())
-        filled = [i for i in best[r] if i >= 0]
-        for item in by_popularity:
-            if len(filled) == k:
-                break
-            if int(item) not in taken:
-                filled.append(int(item))
-        best[r, : len(filled)] = filled
+    best[rows[rank < k], rank[rank < k]] = items[rank < k]
     return best
 
 
+def _fill_by_popularity(best: np.ndarray, chunk: Ragged, by_popularity: np.ndarray) -> np.ndarray:
+    """Complete rows with -1 slots by the most popular items neither in the history nor already chosen."""
+    need_rows = np.flatnonzero((best < 0).any(axis=1))
+    if len(need_rows) == 0 or len(by_popularity) == 0:
+        return best
+    k = best.shape[1]
+    hist = chunk.take(need_rows)
+    width = min(len(by_popularity), int(hist.lengths.max(initial=0)) + 2 * k)  # enough unseen items for any row
+    rank = np.empty(len(by_popularity), dtype=np.int64)
+    rank[by_popularity] = np.arange(len(by_popularity))
+    excluded = np.zeros((len(need_rows), width), dtype=bool)
+    h_rows, _ = hist.owners()
+    h_rank = rank[hist.flat()]
+    excluded[h_rows[h_rank < width], h_rank[h_rank < width]] = True
+    taken = best[need_rows]
+    t_rows, t_cols = np.nonzero(taken >= 0)
+    t_rank = rank[taken[t_rows, t_cols]]
+    excluded[t_rows[t_rank < width], t_rank[t_rank < width]] = True
+    filled = (taken >= 0).sum(axis=1)
+    free = ~excluded
+    slot = np.cumsum(free, axis=1) - 1 + filled[:, None]  # where each free item would go in its row
+    r, c = np.nonzero(free & (slot < k))
+    out = best.copy()
+    out[need_rows[r], slot[r, c]] = by_popularity[c]
+    return out
+
+
 def candidate_lists(
-    sequences: dict[str, np.ndarray],
-    examples: Sequence[Example],
+    sequences: Ragged,
+    examples: Examples,
     n_items: int,
     k: int = 10,
     folds: int = 5,
     seed: int = 0,
     ranker: type[TransitionPreranker] | type[PopularityRanker] = TransitionPreranker,
     progress: bool = False,
-    train_lengths: dict[str, int] | None = None,
+    train_lengths: np.ndarray | None = None,
 ) -> np.ndarray:
     """Candidates (item indices, ``len(examples) x k``, -1 padded) under the no-leak rules above.
 
+    ``sequences`` row ``u`` is user code ``u``'s sequence (codes in user-id order, which fixes the folds);
     ``train_lengths`` (a time split's training prefix per user) replaces leave-one-out's ``sequence[:-2]``.
     """
-    train = {u: s[:-2] if train_lengths is None else s[: train_lengths[u]] for u, s in sequences.items()}
-    users = sorted(sequences)
-    fold_of = dict(zip(users, np.random.default_rng(seed).permutation(len(users)) % folds, strict=True))
-    out = np.full((len(examples), k), -1, dtype=np.int64)
-    groups: dict[int, list[int]] = {}
-    for i, ex in enumerate(examples):
-        groups.setdefault(-1 if ex.split != "train" else int(fold_of[ex.user_id]), []).append(i)
+    n_users = len(sequences)
+    train = sequences.prefixes(np.maximum(sequences.lengths - 2, 0) if train_lengths is None else train_lengths)
+    fold_of = np.random.default_rng(seed).permutation(n_users) % folds
+    group = np.where(examples.splits != 0, -1, fold_of[examples.users])
+    out = np.full((len(examples), k), -1, dtype=np.int32)  # 9M examples x 10: 360 MB
     bar = tqdm(total=len(examples), desc=f"candidates ({ranker.__name__})", unit="example", disable=not progress)
-    for group, idx in sorted(groups.items()):
-        fit_on = [s for u, s in train.items() if group == -1 or fold_of[u] != group]
+    for g in np.unique(group):
+        idx = np.flatnonzero(group == g)
+        fit_on = train if g == -1 else train.take(np.flatnonzero(fold_of != g))
         model = ranker().fit(fit_on, n_items)
-        histories = [sequences[examples[i].user_id][: examples[i].position] for i in idx]
-        out[idx] = top_k(model, histories, k)
+        users = examples.users[idx]
+        out[idx] = top_k(model, Ragged(sequences.values, sequences.starts[users], examples.positions[idx]), k)
         bar.update(len(idx))
     bar.close()
     return out

@@ -38,19 +38,21 @@ def describe(lengths: Sequence[int]) -> dict[str, float]:
     }
 
 
+def picked_rows(n: int, seed: int = 0) -> list[int]:
+    """The row numbers (of a split's ``n`` RL rows) whose prompts are counted: all, or ``SAMPLE_ROWS`` seeded."""
+    return list(range(n)) if n <= SAMPLE_ROWS else random.Random(seed).sample(range(n), SAMPLE_ROWS)
+
+
 def prompt_length_stats(
-    rows_by_split: dict[str, list[dict[str, Any]]], sid_vocabulary: Sequence[str], *, seed: int = 0
+    prompts_by_split: dict[str, list[list[dict[str, str]]]], sid_vocabulary: Sequence[str]
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Per split: length stats with the base Qwen3 tokenizer and with SID tokens added."""
+    """Per split: length stats of the picked prompts (``picked_rows``) with the base Qwen3 tokenizer and with
+    SID tokens added."""
     from gr2_verl.qwen_tokenizer import load_qwen3_tokenizer
 
     tokenizer = load_qwen3_tokenizer()  # loading takes seconds: count base lengths first, then add SIDs
-    picked = {}
-    for split, rows in rows_by_split.items():
-        chosen = rows if len(rows) <= SAMPLE_ROWS else random.Random(seed).sample(rows, SAMPLE_ROWS)
-        picked[split] = [r["prompt"] for r in chosen]
-    out = {split: {"base_tokenizer": describe(token_lengths(p, tokenizer))} for split, p in picked.items()}
+    out = {split: {"base_tokenizer": describe(token_lengths(p, tokenizer))} for split, p in prompts_by_split.items()}
     tokenizer.add_tokens(list(sid_vocabulary))
-    for split, prompts in picked.items():
+    for split, prompts in prompts_by_split.items():
         out[split]["with_sid_tokens"] = describe(token_lengths(prompts, tokenizer))
     return out

@@ -9,59 +9,116 @@ Tasks (column ``task``), in the OneRec-Think / GR2 mid-training spirit:
 - ``general``: chat examples from a user-given JSONL (``{"messages": [{"role", "content"}, ...]}`` per
   line) mixed in to keep general language ability.
 
-Rows are shuffled with ``random.Random(seed)``, so the same inputs give the same file.
+Rows are shuffled with ``random.Random(seed)``, so the same inputs give the same file; they are built with
+arrow string kernels a chunk at a time (``midtrain_chunks``), so memory stays flat as the log grows.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from data_prep.rl_parquet import Catalogue, chat_pairs, list_array
+from data_prep.sample_table import SampleTable
 from gr2_verl.io import read_jsonl
 from gr2_verl.rl_row import MESSAGES
-from gr2_verl.types import Item, RerankSample, SidMap
 
 SFT_SCHEMA = pa.schema([("messages", MESSAGES), ("task", pa.string())])
+CHUNK_ROWS = 50_000  # rows built and written at once: ~100 MB of strings, whatever the dataset size
 ROLES = ("system", "user", "assistant", "tool")
 
 
-def _chat(user: str, assistant: str, task: str) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}], "task": task}
+def _items(cat: Catalogue) -> tuple[np.ndarray, np.ndarray, int]:
+    """Item rows in order: (catalogue index, 1 = sid_to_text / 0 = text_to_sid), and the ambiguous SIDs skipped.
+
+    Per item: captioning first (only when no other item shares its SID), then its inverse.
+    """
+    unique = np.bincount(cat.sid_group)[cat.sid_group] == 1
+    per_item = 1 + unique.astype(np.int64)
+    item = np.repeat(np.arange(len(unique)), per_item)
+    caption = np.zeros(len(item), dtype=bool)
+    caption[(np.cumsum(per_item) - per_item)[unique]] = True
+    return item, caption, int((~unique).sum())
 
 
-def next_sid_rows(samples: Iterable[RerankSample], sid_map: SidMap) -> list[dict[str, Any]]:
-    """One row per training sample: its history SIDs (oldest first) -> the target's SID."""
-    rows = []
-    for s in samples:
-        if s.split != "train":
-            continue
-        history = " ".join(sid_map.sid(h) for h in s.history)
-        question = f"A user interacted with these items, oldest first: {history}\nPredict the SID of the next item."
-        rows.append(_chat(question, sid_map.sid(s.targets[0]), "next_sid"))
-    return rows
+def _next_sid(table: SampleTable, cat: Catalogue, rows: np.ndarray) -> pa.ListArray:
+    """SID history (oldest first) -> the target's SID, for the table rows ``rows``."""
+    hist = table.histories.take(rows)
+    history = pc.binary_join(list_array(cat.sids.take(pa.array(cat.code[hist.flat()])), hist.lengths), " ")
+    question = pc.binary_join_element_wise(
+        "A user interacted with these items, oldest first: ", history, "\nPredict the SID of the next item.", ""
+    )
+    first_target = table.targets.values[table.targets.starts[rows]]
+    return chat_pairs("user", question, "assistant", cat.sids.take(pa.array(cat.code[first_target])))
 
 
-def item_rows(items: Mapping[str, Item], sid_map: SidMap) -> tuple[list[dict[str, Any]], int]:
-    """Captioning and its inverse for every item; returns the rows and the count of ambiguous SIDs skipped."""
-    sid_counts: dict[str, int] = {}
-    for item_id in items:
-        sid = sid_map.sid(item_id)
-        sid_counts[sid] = sid_counts.get(sid, 0) + 1
-    rows, skipped = [], 0
-    for item_id, item in items.items():
-        sid, text = sid_map.sid(item_id), item.text()
-        if sid_counts[sid] == 1:
-            rows.append(
-                _chat(f"Which item has the semantic ID {sid}? Give its title and categories.", text, "sid_to_text")
-            )
-        else:
-            skipped += 1
-        rows.append(_chat(f"What is the semantic ID of this item: {text}", sid, "text_to_sid"))
-    return rows, skipped
+def _item_chats(cat: Catalogue, item: np.ndarray, caption: np.ndarray) -> pa.ListArray:
+    """Captioning (SID -> text) where ``caption``, else its inverse (text -> SID)."""
+    sids, texts = cat.sids.take(pa.array(item)), cat.texts.take(pa.array(item))
+    mask = pa.array(caption)
+    question = pc.if_else(
+        mask,
+        pc.binary_join_element_wise("Which item has the semantic ID ", sids, "? Give its title and categories.", ""),
+        pc.binary_join_element_wise("What is the semantic ID of this item: ", texts, ""),
+    )
+    return chat_pairs("user", question, "assistant", pc.if_else(mask, texts, sids))
+
+
+def midtrain_chunks(
+    table: SampleTable,
+    cat: Catalogue,
+    *,
+    seed: int = 0,
+    general: list[dict[str, Any]] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> tuple[dict[str, int], Iterator[pa.Table]]:
+    """Counts per task (plus ``sid_to_text_skipped``) and the shuffled rows (``SFT_SCHEMA``), a chunk at a time.
+
+    Row order: next-SID rows (training samples in table order), item rows, general rows, shuffled by
+    ``random.Random(seed)``: the permutation depends only on the row count, so rows are built for it
+    chunk by chunk instead of all held at once.
+    """
+    train = np.flatnonzero(table.splits == 0)
+    item, caption, skipped = _items(cat)
+    general = list(general or [])
+    sizes = (len(train), len(item), len(general))
+    order = list(range(sum(sizes)))
+    random.Random(seed).shuffle(order)
+    perm = np.array(order, dtype=np.int64)
+    del order
+    counts = {"next_sid": sizes[0], "sid_to_text": int(caption.sum()), "text_to_sid": int((~caption).sum())}
+    counts = {task: n for task, n in {**counts, "general": sizes[2]}.items() if n}
+    counts["sid_to_text_skipped"] = skipped
+
+    def chunks() -> Iterator[pa.Table]:
+        for start in range(0, len(perm), chunk_rows):
+            src = perm[start : start + chunk_rows]
+            is_next, is_item = src < sizes[0], (src >= sizes[0]) & (src < sizes[0] + sizes[1])
+            parts, tasks = [], []
+            if is_next.any():
+                parts.append(_next_sid(table, cat, train[src[is_next]]))
+                tasks += ["next_sid"] * int(is_next.sum())
+            if is_item.any():
+                picked = src[is_item] - sizes[0]
+                parts.append(_item_chats(cat, item[picked], caption[picked]))
+                tasks += np.where(caption[picked], "sid_to_text", "text_to_sid").tolist()
+            rest = src[~is_next & ~is_item] - sizes[0] - sizes[1]
+            if len(rest):
+                parts.append(pa.array([general[g]["messages"] for g in rest.tolist()], MESSAGES))
+                tasks += [general[g]["task"] for g in rest.tolist()]
+            where = np.concatenate([np.flatnonzero(m) for m in (is_next, is_item, ~is_next & ~is_item)])
+            back = np.empty(len(src), dtype=np.int64)
+            back[where] = np.arange(len(src))  # chunk position -> row in the concatenated parts
+            messages = pa.concat_arrays(parts).take(pa.array(back))
+            yield pa.Table.from_arrays([messages, pa.array(tasks, pa.string()).take(pa.array(back))], schema=SFT_SCHEMA)
+
+    return counts, chunks()
 
 
 def load_general_text(path: str | Path) -> list[dict[str, Any]]:
@@ -76,23 +133,3 @@ def load_general_text(path: str | Path) -> list[dict[str, Any]]:
                 raise ValueError(f"{where}: field 'messages[{n}]' needs a role in {ROLES} and a string content")
         rows.append({"messages": [{"role": m["role"], "content": m["content"]} for m in messages], "task": "general"})
     return rows
-
-
-def midtrain_rows(
-    samples: Iterable[RerankSample],
-    items: Mapping[str, Item],
-    sid_map: SidMap,
-    *,
-    seed: int = 0,
-    general: list[dict[str, Any]] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """All mid-training rows, shuffled, and counts per task (plus ``sid_to_text_skipped``)."""
-    rows = next_sid_rows(samples, sid_map)
-    per_item, skipped = item_rows(items, sid_map)
-    rows += per_item + list(general or [])
-    random.Random(seed).shuffle(rows)
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["task"]] = counts.get(r["task"], 0) + 1
-    counts["sid_to_text_skipped"] = skipped
-    return rows, counts

@@ -7,8 +7,14 @@ sequential pre-ranker should therefore beat popularity clearly on it.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from gr2_verl.types import Item, SidMap
 
@@ -59,3 +65,54 @@ def sequential_sid_map(item_ids: list[str], levels: int = 4, codebook_size: int 
             digits.append(d)
         codes[item_id] = tuple(reversed(digits))
     return SidMap(levels=levels, codebook_size=codebook_size, codes=codes)
+
+
+def write_synthetic_files(
+    out_dir: str | Path, n_users: int, n_items: int, n_interactions: int, *, seed: int = 0, follow: float = 0.6
+) -> dict[str, Path]:
+    """A ``gr2 prepare custom`` input at scale, generated with arrays: ``log.csv`` (time-ordered, ~``n_interactions``
+    rows), ``items.jsonl`` and a collision-free ``sid_map.json``.
+
+    Shape of real logs: item popularity is Zipf (exponent 1: the head item gets ~1/ln(n_items) of the
+    random picks), user activity log-normal (median ~60% of the mean, a long tail of heavy users), and
+    the same successor structure as ``synthetic_log`` so the pre-ranker has something to learn.
+    """
+    rng = np.random.default_rng(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cdf = np.cumsum(1.0 / np.arange(1, n_items + 1))
+    cdf /= cdf[-1]
+    mean = n_interactions / n_users
+    lengths = np.clip(np.rint(rng.lognormal(np.log(mean) - 0.5, 1.0, n_users)), 1, 50 * mean).astype(np.int64)
+    successors = rng.integers(0, n_items, size=(n_items, 3))
+    starts = np.cumsum(lengths) - lengths
+    items = np.empty(int(lengths.sum()), dtype=np.int64)
+    stamps = np.empty(len(items), dtype=np.int64)
+    prev = np.zeros(n_users, dtype=np.int64)
+    clock = 1_700_000_000 + rng.integers(0, 30 * 86_400, n_users)
+    for t in range(int(lengths.max())):
+        active = np.flatnonzero(lengths > t)
+        popular = np.minimum(np.searchsorted(cdf, rng.random(len(active))), n_items - 1)
+        follows = (rng.random(len(active)) < follow) & (t > 0)
+        nxt = np.where(follows, successors[prev[active], rng.integers(0, 3, len(active))], popular)
+        prev[active] = nxt
+        clock[active] += rng.integers(0, 3_600, len(active))  # 0: two events in one second (ties keep file order)
+        items[starts[active] + t], stamps[starts[active] + t] = nxt, clock[active]
+    order = np.argsort(stamps, kind="stable")
+    users = np.repeat(np.arange(n_users), lengths)[order]
+    log = pa.table(
+        {
+            "user_id": pc.binary_join_element_wise("u", pc.cast(pa.array(users), pa.string()), ""),
+            "item_id": pc.binary_join_element_wise("i", pc.cast(pa.array(items[order]), pa.string()), ""),
+            "timestamp": pa.array(stamps[order]),
+        }
+    )
+    paths = {"interactions": out / "log.csv", "items": out / "items.jsonl", "sid_map": out / "sid_map.json"}
+    pcsv.write_csv(log, paths["interactions"], pcsv.WriteOptions(quoting_style="none"))
+    with open(paths["items"], "w", encoding="utf-8") as f:
+        for i in range(n_items):
+            cats = [CATEGORIES[i % len(CATEGORIES)], f"Shelf {i % 97}"]
+            f.write(json.dumps({"item_id": f"i{i}", "title": f"Item {i} of the synthetic shop", "categories": cats}))
+            f.write("\n")
+    sequential_sid_map([f"i{i}" for i in range(n_items)]).save(str(paths["sid_map"]))
+    return paths

@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +23,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 
     The rename is atomic on one filesystem, so readers see the old file or the new one, never a mix.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; outputs are meant to be shared like any other file
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -274,3 +265,34 @@ def write_parquet(rows: list[dict[str, Any]], schema: Any, path: str | os.PathLi
 
     table = pa.Table.from_pylist(rows, schema=schema)
     return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """A temp file path beside ``path``, renamed over ``path`` only when the ``with`` block ends cleanly.
+
+    For writers that stream (a row group, a chunk of lines at a time): an error or a crash half-way never
+    leaves a half file over a good one.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; outputs are meant to be shared like any other file
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@contextmanager
+def parquet_writer(path: str | os.PathLike, schema: Any) -> Iterator[Any]:
+    """A ``pyarrow.parquet.ParquetWriter`` (zstd, as ``write_parquet``) writing ``path`` atomically, a row
+    group per ``write_table`` call. Same rows in the same chunks -> same bytes."""
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        yield writer

@@ -9,6 +9,9 @@ Candidate shuffling: with ``shuffle_rng`` the prompt shows the candidates in a r
 position bias) while the ground truth keeps the pre-rank order. ``shown_order[i]`` is the pre-rank
 index of the candidate in prompt slot ``i``; without shuffling it is ``0..K-1``.
 
+``user_contents`` builds the same user message for millions of samples at once (arrow string kernels, no
+Python loop per sample); ``build_messages`` is the one-sample form and the reference it is tested against.
+
 Hazard: two candidates with the same SID make the answer ambiguous, so ``build_messages`` raises
 ``SidCollisionError`` for them (``candidate_sids`` checks without building).
 """
@@ -17,6 +20,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from gr2_verl.types import Item, RerankSample, SidMap
 
@@ -99,3 +106,23 @@ def _numbered(item_ids: Sequence[str], items: Mapping[str, Item], sid_map: SidMa
 
 def _bulleted(item_ids: Sequence[str], items: Mapping[str, Item], sid_map: SidMap) -> str:
     return "\n".join(f"- {render_item(i, items, sid_map)}" for i in item_ids)
+
+
+def user_contents(history: pa.ListArray, shown: pa.ListArray, *, hints: str | None = None) -> pa.Array:
+    """``build_messages``' user message (the same text) for many samples at once.
+
+    ``history`` (oldest first) and ``shown`` (prompt order) are list arrays of ``render_item`` strings, one
+    list per sample.
+    """
+    lines = history.flatten()
+    offsets = np.asarray(history.offsets)
+    parent = np.asarray(pc.list_parent_indices(history))
+    number = pc.cast(pa.array(np.arange(len(lines)) - offsets[parent] + 1), pa.string())
+    numbered = pa.ListArray.from_arrays(history.offsets, pc.binary_join_element_wise(number, ". ", lines, ""))
+    bulleted = pa.ListArray.from_arrays(shown.offsets, pc.binary_join_element_wise("- ", shown.flatten(), ""))
+    n_history = pc.cast(pc.list_value_length(history), pa.string())
+    n_shown = pc.cast(pc.list_value_length(shown), pa.string())
+    tail = (f"\n\nDomain hints:\n{hints.strip()}" if hints else "") + f"\n\n{ANSWER_INSTRUCTIONS}"
+    parts = ["The user's history, oldest first (", n_history, " items):\n", pc.binary_join(numbered, "\n")]
+    parts += ["\n\nCandidates to re-rank (", n_shown, " items):\n", pc.binary_join(bulleted, "\n"), tail]
+    return pc.binary_join_element_wise(*parts, "")

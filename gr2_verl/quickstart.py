@@ -77,7 +77,7 @@ def run_quickstart(out: str | Path, config: QuickstartConfig, echo: Callable[[st
         from data_prep.pipeline import build_samples
 
         prepared = build_samples(log, seed=config.seed)
-        summary = write_outputs(prepared.samples, {i: items[i] for i in prepared.item_ids}, sid_map, data_dir,
+        summary = write_outputs(prepared.table, {i: items[i] for i in prepared.item_ids}, sid_map, data_dir,
                                 dataset=movielens.DATASET, popularity=prepared.popularity, seed=config.seed,
                                 report=prepared.report, progress=True)
         for split, counts in summary["rl"].items():

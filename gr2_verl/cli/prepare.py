@@ -55,6 +55,12 @@ def _common() -> argparse.ArgumentParser:
         "write nothing",
     )
     p.add_argument(
+        "--ray",
+        action="store_true",
+        help="score the pre-ranker's candidates on a Ray cluster: RAY_ADDRESS if set, else a local one "
+        "(same output; see data_prep/README.md)",
+    )
+    p.add_argument(
         "--split-at",
         metavar="VAL_START,TEST_START",
         help="global time split instead of leave-one-out: targets before VAL_START train, before TEST_START "
@@ -108,11 +114,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace):
-    """(dataset name, log, items, given candidate lists or None) for the chosen source."""
+    """(dataset name, coded log, items, given candidate lists or None) for the chosen source."""
+    from data_prep.interactions import CodedLog
+
     if args.source == "movielens":
         from data_prep import movielens
 
-        return movielens.DATASET, movielens.load_interactions(), movielens.load_items(), None
+        return movielens.DATASET, CodedLog.from_frame(movielens.load_interactions()), movielens.load_items(), None
     if args.source == "amazon":
         from data_prep import amazon
 
@@ -121,14 +129,14 @@ def _load(args: argparse.Namespace):
                 print(f"raw file: {path}")
         reviews, meta = (Path(args.raw_dir) / n for n in amazon.file_names(args.category))
         log, items = amazon.load(reviews, meta)
-        return f"amazon-{args.category.lower()}", log, items, None
+        return f"amazon-{args.category.lower()}", CodedLog.from_frame(log), items, None
     from data_prep import custom
     from data_prep.interactions import drop_repeats
 
     given = custom.load_candidates(args.candidates) if args.candidates else None  # small: fail fast on its format
     items = custom.load_items(args.items, args.item_text)
     events = {e.strip() for e in args.events.split(",") if e.strip()} if args.events else None
-    log = custom.load_interactions(args.interactions, items, events)
+    log = custom.load_coded_interactions(args.interactions, items, events, progress=True)
     if events is not None:
         print(f"{args.interactions}: {len(log)} interactions with event in {sorted(events)}")
     if not args.keep_repeats:
@@ -205,13 +213,15 @@ def _print_given(report: dict) -> None:
 
 def _check(args: argparse.Namespace, log, sid_map) -> int:
     """``--check`` without candidate lists: k-core and split only, then coverage."""
+    from data_prep.interactions import SPLITS
     from data_prep.pipeline import split_log
 
     filtered, _, examples, _ = split_log(log, args.k_core, _split_at(args.split_at))
     if not examples:
         raise ValueError(f"no examples after {args.k_core}-core filtering of {len(log)} interactions; lower --k-core")
-    catalogue = dict.fromkeys(sorted(filtered["item_id"].unique()))
-    return _check_done(args, catalogue, sid_map, Counter(e.split for e in examples), "examples")
+    catalogue = dict.fromkeys(filtered.item_ids.tolist())
+    splits = Counter({s: int((examples.splits == n).sum()) for n, s in enumerate(SPLITS)})
+    return _check_done(args, catalogue, sid_map, splits, "examples")
 
 
 def _check_done(args: argparse.Namespace, catalogue: dict, sid_map, splits: Counter, what: str) -> int:
@@ -237,6 +247,10 @@ def run(args: argparse.Namespace) -> int:
     dataset, log, items, given = _load(args)
     if args.check and given is None:  # the pre-ranker is the slow part: count examples without it
         return _check(args, log, sid_map)
+    if args.ray:
+        import ray
+
+        ray.init()  # RAY_ADDRESS names the cluster; without it Ray starts a local one
     prepared = build_samples(
         log,
         min_interactions=args.k_core,
@@ -246,15 +260,16 @@ def run(args: argparse.Namespace) -> int:
         given=given,
         split_at=_split_at(args.split_at),
         progress=True,
+        ray=args.ray,
     )
     if "given" in prepared.report:
         _print_given(prepared.report["given"])
     catalogue = {i: items[i] for i in prepared.item_ids}
     if args.check:
-        splits = Counter(s.split for s in prepared.samples)
+        splits = Counter(prepared.table.split_counts())
         return _check_done(args, catalogue, sid_map, splits, "samples")
     summary = write_outputs(
-        prepared.samples,
+        prepared.table,
         catalogue,
         sid_map or _fit_sids(catalogue, args.seed),
         args.out,

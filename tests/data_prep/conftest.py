@@ -11,7 +11,9 @@ from data_prep.synthetic import sequential_sid_map, synthetic_log
 DATASET = "synthetic"
 
 
-def write_small(out_dir, *, seed: int = 0, keep_all: bool = False, shuffle: bool = True, sid_map=None):
+def write_small(
+    out_dir, *, seed: int = 0, keep_all: bool = False, shuffle: bool = True, sid_map=None, prompt_stats: bool = False
+):
     """Prepare 40 users x 10 interactions over 60 items; returns (summary, prepared, items, sid_map)."""
     log, items = synthetic_log(40, 60, 10, seed=1)
     prepared = build_samples(log, min_interactions=3, max_history=8, k=10, seed=seed)
@@ -29,7 +31,7 @@ def write_small(out_dir, *, seed: int = 0, keep_all: bool = False, shuffle: bool
         keep_all=keep_all,
         hints="Buyers of an item often buy its successors.",
         report=prepared.report,
-        prompt_stats=False,
+        prompt_stats=prompt_stats,
     )
     return summary, prepared, catalogue, sid_map
 

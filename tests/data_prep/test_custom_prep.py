@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import dataclass
 
 import pandas as pd
 import pytest
 
 from data_prep import custom
-from data_prep.interactions import drop_repeats, k_core, leave_one_out, user_columns, user_sequences
-from data_prep.pipeline import GivenLists, build_samples
+from data_prep.interactions import CodedLog, drop_repeats
+from data_prep.pipeline import GivenLists, build_samples, split_log
 from data_prep.synthetic import sequential_sid_map, synthetic_log
 from gr2_verl.cli.main import main
 
@@ -22,7 +23,6 @@ K = 10
 def shop(tmp_path):
     """A log with request ids and event types, its items, a SID map, and the test examples' lists."""
     log, items = synthetic_log(30, 40, 8, seed=2)
-    log = drop_repeats(log).reset_index(drop=True)
     log["request_id"] = [f"r{n}" for n in range(len(log))]
     log["event"] = ["purchase" if n % 4 == 0 else "click" for n in range(len(log))]
     log.to_csv(tmp_path / "log.csv", index=False)
@@ -33,14 +33,40 @@ def shop(tmp_path):
     return tmp_path, log, items
 
 
+@dataclass(frozen=True)
+class Example:
+    user_id: str
+    split: str
+    position: int
+
+    @property
+    def sample_id(self) -> str:
+        return f"{self.user_id}:{self.position}"
+
+
+def _views(log, min_interactions=3, split_at=None):
+    """The k-core log's user -> items, user -> timestamps, user -> request ids, and its examples, as plain Python."""
+    filtered, seqs, examples, _ = split_log(CodedLog.from_frame(log), min_interactions, split_at)
+    users, rows = filtered.user_ids, seqs.rows
+    requests = filtered.request_ids.to_pylist() if filtered.request_ids is not None else [None] * len(filtered)
+
+    def per_user(values):
+        spans = zip(seqs.items.starts.tolist(), seqs.items.lengths.tolist(), strict=True)
+        return {users[u]: [values[r] for r in rows[a : a + n]] for u, (a, n) in enumerate(spans)}
+
+    items = {users[u]: filtered.item_ids[seqs.items.row(u)].tolist() for u in range(len(users))}
+    stamps, reqs = per_user(filtered.timestamps.tolist()), per_user(requests)
+    names, positions = examples.split_names(), examples.positions.tolist()
+    listed = [Example(users[u], names[n], positions[n]) for n, u in enumerate(examples.users.tolist())]
+    return filtered, items, stamps, reqs, listed
+
+
 def _test_lists(log, min_interactions=3):
     """(example, its target item, timestamp, request id, a 10-item list with the target 3rd) per test example."""
-    filtered = k_core(log, min_interactions)
-    seqs = user_sequences(filtered)
-    stamps, requests = user_columns(filtered, "timestamp"), user_columns(filtered, "request_id")
-    catalogue = sorted(filtered["item_id"].unique())
+    filtered, seqs, stamps, requests, examples = _views(log, min_interactions)
+    catalogue = filtered.item_ids.tolist()
     out = []
-    for ex in leave_one_out(seqs):
+    for ex in examples:
         if ex.split != "test":
             continue
         target = seqs[ex.user_id][ex.position]
@@ -152,8 +178,9 @@ def test_events_and_repeats(shop):
         custom.load_interactions(root / "log.csv", items, events={"return"})
     twice = pd.DataFrame({"user_id": ["u", "u", "u", "v"], "item_id": ["a", "b", "a", "a"], "timestamp": [3, 1, 2, 1]})
     # the repeat kept is the oldest (t=2), in row order: a 500-row duplicate burst becomes one event
-    assert drop_repeats(twice).to_dict("list") == {"user_id": ["u", "u", "v"], "item_id": ["b", "a", "a"],
-                                                   "timestamp": [1, 2, 1]}  # fmt: skip
+    kept = drop_repeats(CodedLog.from_frame(twice))
+    assert kept.user_ids[kept.users].tolist() == ["u", "u", "v"]
+    assert kept.item_ids[kept.items].tolist() == ["b", "a", "a"] and kept.timestamps.tolist() == [1, 2, 1]
 
 
 @pytest.mark.parametrize(
@@ -199,13 +226,12 @@ def test_time_split_puts_each_target_by_its_time_and_fits_on_the_past_only(shop)
     _, log, _ = shop
     val_start, test_start = 1_000_000 + 5 * 60, 1_000_000 + 6 * 60  # minutes 5 and 6 of every user's 8
     prepared = build_samples(log, min_interactions=3, split_at=(val_start, test_start))
-    filtered = k_core(log, 3)
-    stamps, seqs = user_columns(filtered, "timestamp"), user_sequences(filtered)
+    filtered, seqs, stamps, _, _ = _views(log, 3)
     for s in prepared.samples:
         t = stamps[s.user_id][int(s.sample_id.rsplit(":", 1)[1])]
         assert s.split == ("train" if t < val_start else "val" if t < test_start else "test"), s.sample_id
     assert {s.split for s in prepared.samples} == {"train", "val", "test"}
-    past = filtered[filtered["timestamp"] < val_start]["item_id"].value_counts().to_dict()
+    past = pd.Series(filtered.item_ids[filtered.items[filtered.timestamps < val_start]]).value_counts().to_dict()
     assert prepared.popularity == past  # nothing from the validation or test period
     assert sum(len(v) for v in seqs.values()) == len(filtered)
     with pytest.raises(ValueError, match="--split-at: the validation start"):
@@ -228,3 +254,20 @@ def test_check_validates_and_writes_nothing(shop, capsys, with_lists):
     del sids["codes"]["i1"]
     (root / "sids.json").write_text(json.dumps(sids))
     assert main(args) == 1 and "catalogue items have no SID" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["log.csv", "log.csv.gz", "log.parquet"])
+def test_streamed_log_equals_the_row_by_row_reader(shop, monkeypatch, name):
+    """Many small blocks (and the progress bar across them) give the log the row-by-row reader gives."""
+    root, log, items = shop
+    if name == "log.csv.gz":
+        (root / name).write_bytes(gzip.compress((root / "log.csv").read_bytes()))
+    elif name == "log.parquet":
+        log.to_parquet(root / name, row_group_size=50)
+    reference = CodedLog.from_frame(custom.load_interactions(root / name, items))
+    monkeypatch.setattr(custom, "CSV_BLOCK", 1024)
+    monkeypatch.setattr(custom, "load_interactions", None)  # no fallback: the streaming path itself
+    streamed = custom.load_coded_interactions(root / name, items, progress=True)
+    for field in ("user_ids", "item_ids", "users", "items", "timestamps"):
+        assert getattr(streamed, field).tolist() == getattr(reference, field).tolist(), field
+    assert streamed.request_ids.to_pylist() == reference.request_ids.to_pylist()

@@ -5,17 +5,23 @@ from __future__ import annotations
 import pandas as pd
 
 from data_prep.interactions import (
-    Example,
+    CodedLog,
+    Ragged,
     item_popularity,
     k_core,
     leave_one_out,
-    training_sequences,
+    training_lengths,
     user_sequences,
 )
 
 
 def _log(rows):
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    return CodedLog.from_frame(pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]))
+
+
+def _sequences(log: CodedLog) -> dict[str, list[str]]:
+    seqs = user_sequences(log).items
+    return {log.user_ids[u]: log.item_ids[seqs.row(u)].tolist() for u in range(len(seqs))}
 
 
 def test_k_core_iterates_to_a_fixed_point():
@@ -33,28 +39,33 @@ def test_k_core_iterates_to_a_fixed_point():
         ]
     )
     out = k_core(log, 2)
-    assert set(out["item_id"]) == {"a", "b"}
-    assert set(out["user_id"]) == {"u1", "u2", "u4"}
-    assert (out.groupby("user_id").size() >= 2).all() and (out.groupby("item_id").size() >= 2).all()
+    assert out.item_ids.tolist() == ["a", "b"]
+    assert out.user_ids.tolist() == ["u1", "u2", "u4"]
+    assert (pd.Series(out.users).value_counts() >= 2).all() and (pd.Series(out.items).value_counts() >= 2).all()
 
 
 def test_equal_timestamps_keep_file_order():
     # ML-100K rates batches in one second: ties must keep the log's order, whatever the item ids
-    log = _log([("u", "z", 5), ("u", "b", 5), ("u", "a", 1), ("u", "m", 5), ("v", "x", 2), ("v", "y", 1)])
-    assert user_sequences(log) == {"u": ["a", "z", "b", "m"], "v": ["y", "x"]}
-    shuffled_users = log.iloc[[4, 0, 5, 1, 2, 3]]
-    assert user_sequences(shuffled_users) == user_sequences(log)
+    rows = [("u", "z", 5), ("u", "b", 5), ("u", "a", 1), ("u", "m", 5), ("v", "x", 2), ("v", "y", 1)]
+    assert _sequences(_log(rows)) == {"u": ["a", "z", "b", "m"], "v": ["y", "x"]}
+    shuffled_users = [rows[i] for i in (4, 0, 5, 1, 2, 3)]
+    assert _sequences(_log(shuffled_users)) == _sequences(_log(rows))
 
 
 def test_leave_one_out_positions():
-    seqs = {"u": ["a", "b", "c", "d", "e"], "short": ["x", "y"]}
+    log = _log([("u", x, t) for t, x in enumerate("abcde")] + [("short", "x", 0), ("short", "y", 1)])
+    seqs = user_sequences(log)
     examples = leave_one_out(seqs)
-    assert examples == [
-        Example("u", "train", 1),
-        Example("u", "train", 2),
-        Example("u", "val", 3),
-        Example("u", "test", 4),
-    ]
-    assert examples[-1].sample_id == "u:4"
-    assert training_sequences(seqs)["u"] == ["a", "b", "c"]  # no validation or test target
-    assert item_popularity(training_sequences(seqs)) == {"a": 1, "b": 1, "c": 1}
+    u = log.user_ids.tolist().index("u")
+    assert examples.users.tolist() == [u] * 4
+    assert examples.positions.tolist() == [1, 2, 3, 4]
+    assert examples.split_names().tolist() == ["train", "train", "val", "test"]
+    train = seqs.items.prefixes(training_lengths(seqs))
+    assert log.item_ids[train.row(u)].tolist() == ["a", "b", "c"]  # no validation or test target
+    assert item_popularity(train, len(log.item_ids)).tolist() == [1, 1, 1, 0, 0, 0, 0]  # a..e, x, y: "short" has 2
+
+
+def test_ragged_rows():
+    r = Ragged.from_rows([[1, 2, 3], [], [4]])
+    assert r.flat().tolist() == [1, 2, 3, 4] and r.row(2).tolist() == [4]
+    assert r.suffixes(2).flat().tolist() == [2, 3, 4] and r.take([2, 0]).flat().tolist() == [4, 1, 2, 3]

@@ -152,3 +152,18 @@ def test_missing_sid_is_named_before_writing(make_small, tmp_path):
     with pytest.raises(ValueError, match=f"item '{log_items[0]}' has no SID"):
         make_small(tmp_path / "bad", sid_map=sid_map)
     assert not (tmp_path / "bad").exists()
+
+
+def test_small_chunks_give_the_same_rows_and_prompt_statistics(make_small, tmp_path, monkeypatch):
+    """Rows are built a chunk at a time; chunks with no picked prompt (most, at scale) must work too."""
+    import data_prep.outputs as outputs
+    import data_prep.prompt_stats as prompt_stats
+
+    monkeypatch.setattr(prompt_stats, "SAMPLE_ROWS", 3)  # 3 prompts per split: most chunks have none
+    whole = make_small(tmp_path / "whole", prompt_stats=True)[0]
+    monkeypatch.setattr(outputs, "CHUNK_ROWS", 7)
+    chunked = make_small(tmp_path / "chunked", prompt_stats=True)[0]
+    assert whole == chunked
+    for split in ("train", "val", "test"):
+        rows = [pq.read_table(tmp_path / d / FILES[f"rl_{split}"]).to_pylist() for d in ("whole", "chunked")]
+        assert rows[0] == rows[1]

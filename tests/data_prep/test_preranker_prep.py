@@ -6,17 +6,26 @@ import numpy as np
 import pytest
 
 from data_prep import movielens
-from data_prep.interactions import leave_one_out, user_sequences
+from data_prep.interactions import CodedLog, Examples, Ragged, leave_one_out, user_sequences
 from data_prep.pipeline import build_samples
-from data_prep.preranker import PopularityRanker, TransitionPreranker, candidate_lists, recall_ndcg, top_k
+from data_prep.preranker import TIE_BREAK, PopularityRanker, TransitionPreranker, candidate_lists, recall_ndcg, top_k
 from data_prep.synthetic import synthetic_log
 
 
 def _indexed(log):
-    seqs = user_sequences(log)
-    ids = sorted(log["item_id"].unique())
-    index = {x: i for i, x in enumerate(ids)}
-    return {u: np.array([index[x] for x in s]) for u, s in seqs.items()}, len(ids)
+    """(sequences by user code, examples, catalogue size)."""
+    coded = CodedLog.from_frame(log)
+    seqs = user_sequences(coded)
+    return seqs.items, leave_one_out(seqs), len(coded.item_ids)
+
+
+def _only(examples: Examples, keep: np.ndarray) -> Examples:
+    return Examples(examples.users[keep], examples.positions[keep], examples.splits[keep])
+
+
+def _replaced(seqs: Ragged, user: int, row: np.ndarray) -> Ragged:
+    rows = [seqs.row(u) if u != user else row for u in range(len(seqs))]
+    return Ragged.from_rows(rows)
 
 
 def test_top_k_excludes_history_and_orders_ties_by_index():
@@ -28,39 +37,39 @@ def test_top_k_excludes_history_and_orders_ties_by_index():
 
 def test_transition_model_beats_popularity_on_a_log_with_order():
     log, _ = synthetic_log(300, 200, 15, seed=3)
-    seqs, n = _indexed(log)
-    examples = [e for e in leave_one_out({u: list(s) for u, s in seqs.items()}) if e.split == "test"]
-    targets = np.array([seqs[e.user_id][e.position] for e in examples])
-    ours = recall_ndcg(candidate_lists(seqs, examples, n), targets)["recall@10"]
-    popular = recall_ndcg(candidate_lists(seqs, examples, n, ranker=PopularityRanker), targets)["recall@10"]
+    seqs, examples, n = _indexed(log)
+    tests = _only(examples, examples.splits == 2)
+    targets = seqs.values[seqs.starts[tests.users] + tests.positions]
+    ours = recall_ndcg(candidate_lists(seqs, tests, n), targets)["recall@10"]
+    popular = recall_ndcg(candidate_lists(seqs, tests, n, ranker=PopularityRanker), targets)["recall@10"]
     assert ours > 2 * popular
 
 
 def test_training_targets_never_rank_themselves():
     """Changing a user's future (their own targets) must not change the candidates of their training examples."""
     log, _ = synthetic_log(50, 40, 12, seed=5)
-    seqs, n = _indexed(log)
-    user = sorted(seqs)[0]
-    examples = [e for e in leave_one_out({u: list(s) for u, s in seqs.items()}) if e.user_id == user]
-    before = candidate_lists(seqs, examples, n)
-    changed = dict(seqs)
-    pos = examples[0].position
-    changed[user] = np.concatenate([seqs[user][:pos], seqs[user][pos:][::-1]])  # same items, future reordered
-    after = candidate_lists(changed, examples[:1], n)
+    seqs, examples, n = _indexed(log)
+    mine = _only(examples, examples.users == 0)
+    before = candidate_lists(seqs, mine, n)
+    pos = int(mine.positions[0])
+    row = seqs.row(0)
+    changed = _replaced(seqs, 0, np.concatenate([row[:pos], row[pos:][::-1]]))  # same items, future reordered
+    after = candidate_lists(changed, _only(mine, np.arange(len(mine)) == 0), n)
     assert (before[:1] == after).all()
 
 
 def test_test_targets_never_reach_the_model():
     """Replacing every user's last item changes no test candidate list (only their targets)."""
     log, _ = synthetic_log(50, 40, 12, seed=6)
-    seqs, n = _indexed(log)
-    tests = [e for e in leave_one_out({u: list(s) for u, s in seqs.items()}) if e.split == "test"]
+    seqs, examples, n = _indexed(log)
+    tests = _only(examples, examples.splits == 2)
     before = candidate_lists(seqs, tests, n)
-    swapped = {}
-    for u, s in seqs.items():
+    rows = []
+    for u in range(len(seqs)):
+        s = seqs.row(u)
         unseen = [i for i in range(n) if i not in set(s[:-1])]
-        swapped[u] = np.concatenate([s[:-1], [unseen[-1]]])
-    assert (candidate_lists(swapped, tests, n) == before).all()
+        rows.append(np.concatenate([s[:-1], [unseen[-1]]]))
+    assert (candidate_lists(Ragged.from_rows(rows), tests, n) == before).all()
 
 
 @pytest.fixture(scope="module")
@@ -88,17 +97,42 @@ def test_ml100k_samples(ml100k):
     assert sum(ml100k.popularity.values()) == log["interactions"] - 2 * 943
 
 
-def test_sparse_path_matches_dense_path(monkeypatch):
-    """Big catalogues take the sparse path; it must pick the same candidates as the dense one."""
+def _reference_top_k(model: TransitionPreranker, history: np.ndarray, k: int) -> list[int]:
+    """The documented order, one history at a time in plain Python: (score + bonus) desc, index asc; then
+    the most popular unseen items."""
+    scores = model.transitions(Ragged.from_rows([history])).toarray()[0]
+    bonus = TIE_BREAK * model.popularity / max(float(model.popularity.max()), 1.0)
+    seen = set(history.tolist())
+    keys = {i: float(np.float32(scores[i]) + bonus[i]) for i in range(len(scores)) if scores[i] > 0 and i not in seen}
+    best = sorted(keys, key=lambda i: (-keys[i], i))[:k]
+    popular = sorted(range(len(scores)), key=lambda i: (-model.popularity[i], i))
+    return (best + [i for i in popular if i not in seen and i not in best])[:k]
+
+
+@pytest.mark.parametrize("dense_items", [4096, 0])  # small catalogues: dense keys; large: sparse short lists
+def test_vectorised_top_k_matches_a_per_history_reference(monkeypatch, dense_items):
+    """Ties at the k-th place, fills by popularity, long histories: the array code follows the plain loop."""
     import data_prep.preranker as preranker
 
-    log, _ = synthetic_log(120, 300, 12, seed=8)
-    seqs, n = _indexed(log)
-    examples = leave_one_out({u: list(s) for u, s in seqs.items()})
-    dense = candidate_lists(seqs, examples, n)
-    monkeypatch.setattr(preranker, "DENSE_ITEMS", 0)
-    sparse = candidate_lists(seqs, examples, n)
-    assert (dense == sparse).all()
+    monkeypatch.setattr(preranker, "DENSE_ITEMS", dense_items)
+    monkeypatch.setattr(preranker, "SHORT_HISTORY", 8)  # both kinds of history in one chunk
+    log, _ = synthetic_log(150, 400, 14, seed=8)
+    seqs, examples, n = _indexed(log)
+    model = TransitionPreranker(neighbours=5).fit(seqs.prefixes(np.maximum(seqs.lengths - 2, 0)), n)
+    histories = Ragged(seqs.values, seqs.starts[examples.users], examples.positions)
+    out = top_k(model, histories, k=10)
+    for e in range(0, len(examples), 7):
+        assert out[e].tolist() == _reference_top_k(model, histories.row(e), 10), e
+
+
+def test_keep_top_keeps_the_strongest_neighbours():
+    log, _ = synthetic_log(100, 50, 20, seed=9)
+    seqs, _, n = _indexed(log)
+    full = TransitionPreranker(neighbours=n).fit(seqs, n).matrix.toarray()
+    kept = TransitionPreranker(neighbours=4).fit(seqs, n).matrix.toarray()
+    for r in range(n):
+        order = sorted(np.flatnonzero(full[r]), key=lambda c: (-full[r, c], c))[:4]
+        assert np.flatnonzero(kept[r]).tolist() == sorted(order)
 
 
 @pytest.mark.parametrize("dense_items", [4096, 0])

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pytest
 
-from data_prep.sft_parquet import load_general_text, midtrain_rows
+from data_prep.rl_parquet import catalogue
+from data_prep.sample_table import SampleTable
+from data_prep.sft_parquet import load_general_text, midtrain_chunks
 from data_prep.synthetic import sequential_sid_map
 from gr2_verl.types import Item, RerankSample
+
+
+def midtrain_rows(samples, items, sid_map, *, seed, general, chunk_rows=2):
+    """All rows (built two at a time, so chunking is exercised too) and the counts."""
+    table = SampleTable.from_samples(samples, list(items))
+    counts, chunks = midtrain_chunks(table, catalogue(items, sid_map, {}, table), seed=seed, general=general,
+                                     chunk_rows=chunk_rows)  # fmt: skip
+    return pa.concat_tables(list(chunks)).to_pylist(), counts
 
 
 def _world():
@@ -33,6 +44,7 @@ def test_tasks_and_no_eval_target_leak():
     caption = next(r for r in rows if r["task"] == "sid_to_text" and sid_map.sid("a") in r["messages"][0]["content"])
     assert caption["messages"][1]["content"] == "Title a | Cat"
     assert midtrain_rows(samples, items, sid_map, seed=0, general=general)[0] == rows  # seeded order
+    assert midtrain_rows(samples, items, sid_map, seed=0, general=general, chunk_rows=1000)[0] == rows  # any chunks
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,109 @@
+"""The pre-ranker's candidates on a Ray cluster (Ray Data), the same as ``preranker.candidate_lists`` gives.
+
+Why Ray: veRL already runs on it (its trainer is a Ray job), so a cluster that trains can prepare data with
+no new service; Ray Data streams blocks between workers and spills to storage when memory runs short.
+
+Partitioning: users are hashed into ``shards`` blocks (``user code * 2654435761 mod 2**32 mod shards``);
+a block holds its users' whole sequences and every example of them, so a worker needs nothing else of the
+log. The fold models (a global aggregation over all users' training interactions) are fitted as Ray tasks,
+one per fold, and shared through the object store; each block is then scored by ``top_k`` where it lives.
+Row order and results are the single-machine ones: each example keeps its index, and scores do not depend
+on which rows are scored together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from data_prep.interactions import Examples, Ragged
+from data_prep.preranker import PopularityRanker, TransitionPreranker, top_k
+
+HASH = 2654435761  # Knuth's multiplicative hash: spreads consecutive user codes over the shards
+
+
+def _fit(ranker: type[TransitionPreranker] | type[PopularityRanker], train: Ragged, users: np.ndarray, n_items: int):
+    return ranker().fit(train.take(users), n_items)
+
+
+def _score(batch: pa.Table, models: dict[int, Any], k: int) -> pa.Table:
+    """One block of users: every example's candidates, by its fold's model, with its example index."""
+    lengths = np.asarray(pc.list_value_length(batch.column("sequence")), dtype=np.int64)
+    seqs = Ragged(
+        np.asarray(batch.column("sequence").combine_chunks().flatten(), dtype=np.int64),
+        np.cumsum(lengths) - lengths,
+        lengths,
+    )
+    n_examples = np.asarray(pc.list_value_length(batch.column("positions")), dtype=np.int64)
+    owner = np.repeat(np.arange(len(lengths)), n_examples)
+
+    def flat(name: str) -> np.ndarray:
+        return np.asarray(batch.column(name).combine_chunks().flatten(), dtype=np.int64)
+
+    positions, groups, index = flat("positions"), flat("groups"), flat("index")
+    out = np.full((len(index), k), -1, dtype=np.int64)
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        histories = Ragged(seqs.values, seqs.starts[owner[rows]], positions[rows])
+        out[rows] = top_k(models[int(g)], histories, k)
+    return pa.table({"index": index, "candidates": pa.FixedSizeListArray.from_arrays(pa.array(out.ravel()), k)})
+
+
+def candidate_lists_ray(
+    sequences: Ragged,
+    examples: Examples,
+    n_items: int,
+    k: int = 10,
+    folds: int = 5,
+    seed: int = 0,
+    ranker: type[TransitionPreranker] | type[PopularityRanker] = TransitionPreranker,
+    train_lengths: np.ndarray | None = None,
+    shards: int = 8,
+) -> np.ndarray:
+    """``preranker.candidate_lists`` on the Ray cluster ``ray.init`` connected to (see the module docstring)."""
+    import ray
+
+    n_users = len(sequences)
+    train = sequences.prefixes(np.maximum(sequences.lengths - 2, 0) if train_lengths is None else train_lengths)
+    fold_of = np.random.default_rng(seed).permutation(n_users) % folds
+    group = np.where(examples.splits != 0, -1, fold_of[examples.users])
+    train_ref = ray.put(train)
+    fit = ray.remote(_fit)
+    refs = {int(g): fit.remote(ranker, train_ref, np.flatnonzero(fold_of != g) if g >= 0 else np.arange(n_users),
+                               n_items) for g in np.unique(group)}  # fmt: skip
+    models = {g: ray.get(r) for g, r in refs.items()}
+
+    order = np.argsort(examples.users, kind="stable")  # examples by user (already so; made sure)
+    users, counts = np.unique(examples.users[order], return_counts=True)
+    shard_of = (users.astype(np.uint64) * HASH % 2**32 % shards).astype(np.int64)
+    blocks = []
+    starts = np.cumsum(counts) - counts
+    for s in range(shards):
+        mine = np.flatnonzero(shard_of == s)
+        if not len(mine):
+            continue
+        ex = np.concatenate([order[a : a + c] for a, c in zip(starts[mine], counts[mine], strict=True)])
+        offsets = pa.array(np.concatenate([[0], np.cumsum(counts[mine])]).astype(np.int32))
+        seq = Ragged(sequences.values, sequences.starts[users[mine]], sequences.lengths[users[mine]])
+        seq_offsets = pa.array(np.concatenate([[0], np.cumsum(seq.lengths)]).astype(np.int32))
+        blocks.append(
+            pa.table(
+                {
+                    "sequence": pa.ListArray.from_arrays(seq_offsets, pa.array(seq.flat())),
+                    "positions": pa.ListArray.from_arrays(offsets, pa.array(examples.positions[ex])),
+                    "groups": pa.ListArray.from_arrays(offsets, pa.array(group[ex])),
+                    "index": pa.ListArray.from_arrays(offsets, pa.array(ex.astype(np.int64))),
+                }
+            )
+        )
+    dataset = ray.data.from_arrow(blocks).map_batches(
+        _score, batch_format="pyarrow", batch_size=None, fn_kwargs={"models": models, "k": k}
+    )
+    out = np.full((len(examples), k), -1, dtype=np.int32)
+    for batch in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
+        cands = np.asarray(batch.column("candidates").combine_chunks().flatten(), dtype=np.int64).reshape(-1, k)
+        out[np.asarray(batch.column("index"))] = cands
+    return out
