@@ -15,8 +15,8 @@ SFT rows); ``write_traces`` adds reasoning-SFT rows from a synthetic teacher (``
 Copying: a real base LLM can already copy text from its prompt; a random tiny model cannot, and without
 that skill every answer names SIDs outside the list. ``copy_rows`` adds mid-training rows whose answer is
 the candidate list as a JSON ranking, in the order shown: mostly on the candidate block alone (short rows:
-trained on these alone, the skill appears as a sudden drop in loss after ~200 steps of 32), some on the
-whole RL prompt (where it must work).
+in a plain PyTorch loop the skill appears as a sudden drop in loss after ~200 steps of 32 of them; through
+veRL's SFT trainer it has not yet, see recipes/README.md), some on the whole RL prompt (where it must work).
 """
 
 from __future__ import annotations
