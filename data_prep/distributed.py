@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_prep.interactions import Examples, Ragged
-from data_prep.preranker import PopularityRanker, TransitionPreranker, top_k
+from data_prep.preranker import PopularityRanker, TransitionPreranker, fold_plan, top_k
 
 HASH = 2654435761  # Knuth's multiplicative hash: spreads consecutive user codes over the shards
 
@@ -67,9 +67,7 @@ def candidate_lists_ray(
     import ray
 
     n_users = len(sequences)
-    train = sequences.prefixes(np.maximum(sequences.lengths - 2, 0) if train_lengths is None else train_lengths)
-    fold_of = np.random.default_rng(seed).permutation(n_users) % folds
-    group = np.where(examples.splits != 0, -1, fold_of[examples.users])
+    train, fold_of, group = fold_plan(sequences, examples, folds, seed, train_lengths)
     train_ref = ray.put(train)
     fit = ray.remote(_fit)
     refs = {int(g): fit.remote(ranker, train_ref, np.flatnonzero(fold_of != g) if g >= 0 else np.arange(n_users),

@@ -225,6 +225,20 @@ def _fill_by_popularity(best: np.ndarray, chunk: Ragged, by_popularity: np.ndarr
     return out
 
 
+def fold_plan(
+    sequences: Ragged, examples: Examples, folds: int, seed: int, train_lengths: np.ndarray | None
+) -> tuple[Ragged, np.ndarray, np.ndarray]:
+    """The no-leak rules' plan: (training prefixes per user, fold per user, model group per example).
+
+    Group -1 (validation and test examples) is scored by the model fit on every user's training
+    prefix; group ``g`` (training examples of fold ``g``'s users) by the model fit on the other folds.
+    """
+    train = sequences.prefixes(np.maximum(sequences.lengths - 2, 0) if train_lengths is None else train_lengths)
+    fold_of = np.random.default_rng(seed).permutation(len(sequences)) % folds
+    group = np.where(examples.splits != 0, -1, fold_of[examples.users])
+    return train, fold_of, group
+
+
 def candidate_lists(
     sequences: Ragged,
     examples: Examples,
@@ -241,10 +255,7 @@ def candidate_lists(
     ``sequences`` row ``u`` is user code ``u``'s sequence (codes in user-id order, which fixes the folds);
     ``train_lengths`` (a time split's training prefix per user) replaces leave-one-out's ``sequence[:-2]``.
     """
-    n_users = len(sequences)
-    train = sequences.prefixes(np.maximum(sequences.lengths - 2, 0) if train_lengths is None else train_lengths)
-    fold_of = np.random.default_rng(seed).permutation(n_users) % folds
-    group = np.where(examples.splits != 0, -1, fold_of[examples.users])
+    train, fold_of, group = fold_plan(sequences, examples, folds, seed, train_lengths)
     out = np.full((len(examples), k), -1, dtype=np.int32)  # 9M examples x 10: 360 MB
     bar = tqdm(total=len(examples), desc=f"candidates ({ranker.__name__})", unit="example", disable=not progress)
     for g in np.unique(group):
