@@ -16,10 +16,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gr2_verl.types import SID_BEGIN, SID_END, SidMap
 from gr2_verl.vocab import PAD_MULTIPLE, add_sid_tokens
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 SID_PATTERN = re.compile(re.escape(SID_BEGIN) + r".*?" + re.escape(SID_END))
 
@@ -62,7 +65,7 @@ def build_tokenizer(texts: Iterable[str], sid_map: SidMap, vocab_size: int):
     return tokenizer
 
 
-def tiny_qwen3(tokenizer, arch: TinyQwen3):
+def tiny_qwen3(tokenizer, arch: TinyQwen3) -> PreTrainedModel:
     """A random-weight fp32 ``Qwen3ForCausalLM`` sized by ``arch`` for ``tokenizer`` (embedding rows padded as
     ``gr2 vocab extend`` pads them; ``<|im_end|>`` ends a turn). The one tiny-model builder: the miniature GR2,
     the tests and the recipes README use it."""

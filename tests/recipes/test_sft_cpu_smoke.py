@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import torch
 
+from gr2_verl.mini.recipes import CPU_ENV  # what a laptop adds to a recipe to run it on CPU
+
 ROOT = Path(__file__).resolve().parents[2]
-# What a laptop adds to a recipe to run it on CPU (recipes/README.md, "Smoke-test on a laptop").
-CPU_ENV = {"VERL_PLATFORM": "cpu", "VERL_ENGINE_DEVICE": "cuda", "VERL_ENGINE_VENDOR": "nvidia"}
 SMALL = [
     "data.train_batch_size=4",
     "data.micro_batch_size_per_gpu=2",
