@@ -29,7 +29,7 @@ setup: $(VENV)/.installed
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 quickstart: setup
 	$(BIN)/gr2 quickstart

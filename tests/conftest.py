@@ -42,7 +42,16 @@ def tiny_qwen_dir(tmp_path_factory, qwen_tokenizer_dir) -> str:
     from gr2_verl.mini.model import TinyQwen3, tiny_qwen3
 
     tok = AutoTokenizer.from_pretrained(qwen_tokenizer_dir)
-    model = tiny_qwen3(tok, TinyQwen3(intermediate_size=128, max_position_embeddings=4096))
+    model = tiny_qwen3(
+        tok,
+        TinyQwen3(
+            hidden_size=64,
+            intermediate_size=128,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=4096,
+        ),
+    )
     out = tmp_path_factory.mktemp("tiny_qwen3")
     model.save_pretrained(out)
     tok.save_pretrained(out)

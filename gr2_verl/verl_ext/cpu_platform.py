@@ -15,13 +15,25 @@ which torch reads as ``cuda:<int>``). This platform answers ``cpu`` / ``gloo`` /
 ``VERL_ENGINE_DEVICE/VENDOR`` make the engine registry hand out its FSDP engine (registered for
 ``cuda`` only); the engine itself runs on whatever ``get_device_id()`` returns.
 
-Two veRL functions cannot be reached through the platform: ``initialize_global_process_group`` (torchrun,
-SFT) and its Ray twin ``initialize_global_process_group_ray`` (``main_ppo``'s workers) build the backend
+Three veRL functions cannot be reached through the platform. Two are process-group setup:
+``initialize_global_process_group`` (torchrun, SFT) and its Ray twin ``initialize_global_process_group_ray``
+(``main_ppo``'s workers) build the backend
 ``f"cpu:gloo,{device}:{backend}"``, which torch rejects when the device is ``cpu`` ("Duplicate device
 type cpu"). ``install()`` therefore registers the platform and also swaps those two functions for ones
-that ask for plain ``gloo``; nothing else in veRL is touched. ``verl.workers.engine_workers`` imports
-the Ray one by name, which works because plugins load inside ``import verl``, before any veRL module
-that could bind the original.
+that ask for plain ``gloo``. ``verl.workers.engine_workers`` imports the Ray one by name, which works
+because plugins load inside ``import verl``, before any veRL module that could bind the original.
+
+The third is speed: without flash-attn or an NPU, ``verl.utils.torch_functional.logprobs_from_logits``
+(every SFT loss and every actor log-prob) falls back to ``logprobs_from_logits_v2``, which takes one
+``logsumexp`` per row to save GPU memory. The FSDP engine hands it packed ``(tokens, vocab)`` logits, so
+on CPU that is one tiny op per token plus a backward graph as long: measured 17.5 s against 0.13 s for
+one vectorised ``logsumexp`` (forward + backward, 8000 tokens x 704-token vocabulary, identical values).
+``install()`` swaps in the vectorised form for fp32/fp64 logits (the CPU presets' dtype); veRL's own
+function still handles the rest. ``logprobs_from_logits`` looks the name up in its module on each call, so
+the swap reaches every caller; if veRL renames it, importing this
+module fails loudly; if it inlines it, CPU runs silently get slow again
+(tests/verl_ext/test_cpu_platform.py checks that ``logprobs_from_logits`` reaches the swap).
+Nothing else in veRL is touched.
 
 It is a developer utility, never used on GPUs: ``gr2_verl.verl_ext`` imports this module and calls
 ``install()`` only when ``VERL_PLATFORM=cpu`` is set, and ``is_platform_available`` is False so
@@ -40,10 +52,12 @@ from typing import Any
 import torch
 import torch.distributed
 import verl.utils.distributed
+import verl.utils.torch_functional
 from verl.plugin.platform import PlatformBase, PlatformRegistry
 
 PLATFORM_NAME = "cpu"  # the value of VERL_PLATFORM that selects this platform
 _original_initialize_ray = verl.utils.distributed.initialize_global_process_group_ray  # wrapped, not rewritten
+_original_logprobs_v2 = verl.utils.torch_functional.logprobs_from_logits_v2  # still used for low-precision logits
 
 
 def _no_memory_stats(*args: Any, **kwargs: Any) -> int:
@@ -97,6 +111,13 @@ def _initialize_gloo_process_group(timeout_second: int = 36000) -> tuple[int, in
 def _initialize_gloo_process_group_ray(timeout_second: int | None = None, backend: str | None = None) -> None:
     """``verl.utils.distributed.initialize_global_process_group_ray`` for CPU: plain gloo unless told otherwise."""
     _original_initialize_ray(timeout_second=timeout_second, backend=backend or "gloo")
+
+
+def _logprobs_from_logits_vectorised(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``logprobs_from_logits_v2`` in one ``logsumexp`` over all rows (fp32/fp64); other dtypes go to veRL's."""
+    if logits.dtype not in (torch.float32, torch.float64):
+        return _original_logprobs_v2(logits, labels)
+    return torch.gather(logits, -1, labels.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
 class PlatformCPU(PlatformBase):
@@ -185,7 +206,9 @@ class PlatformCPU(PlatformBase):
 
 
 def install() -> None:
-    """Register ``PlatformCPU`` as veRL platform "cpu" and give veRL a gloo-only process-group init."""
+    """Register ``PlatformCPU`` as veRL platform "cpu", give veRL a gloo-only process-group init and
+    vectorised fp32 log-probs."""
     PlatformRegistry.register(platform=PLATFORM_NAME)(PlatformCPU)
+    verl.utils.torch_functional.logprobs_from_logits_v2 = _logprobs_from_logits_vectorised
     verl.utils.distributed.initialize_global_process_group = _initialize_gloo_process_group
     verl.utils.distributed.initialize_global_process_group_ray = _initialize_gloo_process_group_ray

@@ -86,7 +86,11 @@ def test_tokenizer_is_small_with_normal_sid_tokens(data_dir, tmp_path):
 
     from gr2_verl.mini.model import TinyQwen3, build_base_model
 
-    info = build_base_model(tmp_path / "base", data_dir, TinyQwen3(hidden_size=32, intermediate_size=64))
+    info = build_base_model(
+        tmp_path / "base",
+        data_dir,
+        TinyQwen3(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=1),
+    )
     tok = AutoTokenizer.from_pretrained(info["path"])
     assert info["tokenizer_size"] < 2200 and info["embedding_rows"] % 64 == 0
     sid_map = SidMap.load(str(data_dir / "sid_map.json"))
@@ -106,7 +110,11 @@ def test_random_model_answers_flow_through_evaluation_and_report(data_dir, tmp_p
     from gr2_verl.mini.model import TinyQwen3, build_base_model
     from gr2_verl.rl_row import read_rl_rows
 
-    info = build_base_model(tmp_path / "base", data_dir, TinyQwen3(hidden_size=32, intermediate_size=64))
+    info = build_base_model(
+        tmp_path / "base",
+        data_dir,
+        TinyQwen3(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=1),
+    )
     test = data_dir / "rl" / "test.parquet"
     gens = generate_answers(info["path"], test, tmp_path / "gen.jsonl", max_new_tokens=8, progress=False)
     rows = read_rl_rows(test)

@@ -91,7 +91,14 @@ def small_vocab_model(tmp_path_factory, rl_rows, qwen_tokenizer_dir) -> Path:
     tokenizer.save_pretrained(out)
 
     end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    arch = TinyQwen3(intermediate_size=128, max_position_embeddings=2048, tie_word_embeddings=False)
+    arch = TinyQwen3(
+        hidden_size=64,
+        intermediate_size=128,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,
+    )
     model = tiny_qwen3(tokenizer, arch)
     with torch.no_grad():
         # Hidden unit 0 is ~constant (every embedding carries 1.0 there) and only <|im_end|> reads it.

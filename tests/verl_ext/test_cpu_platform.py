@@ -49,3 +49,25 @@ def test_device_module_has_the_memory_calls_verl_makes(platform):
     first = torch.rand(3)
     module.set_rng_state(state)
     assert torch.equal(first, torch.rand(3))
+
+
+LOGPROBS_PROBE = """
+import torch, verl
+from verl.utils import torch_functional
+from gr2_verl.verl_ext import cpu_platform
+logits, labels = torch.randn(400, 300), torch.randint(0, 300, (400,))
+out = torch_functional.logprobs_from_logits(logits, labels)
+expected = torch.log_softmax(logits, -1).gather(-1, labels[:, None])[:, 0]
+print(torch_functional.logprobs_from_logits_v2 is cpu_platform._logprobs_from_logits_vectorised,
+      float((out - expected).abs().max()))
+"""
+
+
+def test_cpu_log_probs_are_one_vectorised_op():
+    """With VERL_PLATFORM=cpu, veRL's logprobs_from_logits (SFT loss, actor log-probs) reaches the vectorised
+    swap, not v2's per-row loop, and gives log-softmax's values."""
+    env = {**os.environ, "VERL_PLATFORM": "cpu"}
+    out = subprocess.run([sys.executable, "-c", LOGPROBS_PROBE], env=env, capture_output=True, text=True, check=True)
+    swapped, error = out.stdout.split()[-2:]
+    assert swapped == "True"
+    assert float(error) < 1e-5
