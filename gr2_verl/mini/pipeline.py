@@ -166,7 +166,8 @@ def run(
             ),
             steps=sizes[0],
         )
-    models = {"reasoning_sft": latest_export(out / "reasoning_sft", actor=False)}
+    # every stage's model answers the test rows: mid-training shows the copy skill, the later ones the ranking
+    models = {name: latest_export(out / name, actor=False) for name in sft}
     for reward in s.dapo_rewards:
         name = f"dapo_{reward}"
         stage(

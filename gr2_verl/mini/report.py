@@ -1,6 +1,6 @@
 """The miniature GR2's report: per-stage table, R@1 margins with paired bootstrap CIs, DAPO step times, plots.
 
-Per stage (input order, reasoning SFT, DAPO with each reward) on the held-out test rows: valid rate,
+Per stage (input order, mid-training SFT, reasoning SFT, DAPO with each reward) on the held-out test rows: valid rate,
 R@1, N@5, identity rate (answers that copy the input order, over all answers) and Kendall tau to the
 input order (valid answers). Margins are paired: per-row R@1 differences on the same rows, resampled
 by ``gr2_verl.evaluation.scoring.bootstrap``.
@@ -17,7 +17,7 @@ import numpy as np
 
 from gr2_verl.io import atomic_write_text
 
-STAGES = ("reasoning_sft", "dapo_conditional_format", "dapo_naive_format")
+STAGES = ("midtrain_sft", "reasoning_sft", "dapo_conditional_format", "dapo_naive_format")
 TIMING_KEYS = ("gen", "old_log_prob", "update_actor", "update_weights", "step")
 COLUMNS = ("valid", "R@1", "N@5", "identity", "kendall_tau")
 
@@ -88,8 +88,8 @@ def build(results: Mapping[str, Any]) -> dict[str, Any]:
     r1 = {stage: per_row_r1(results["generations"][stage], test) for stage in STAGES if stage in evals}
     base = input_order_r1(test)
     margins = {}
-    for stage in STAGES[1:]:
-        if stage in r1:
+    for stage in STAGES:
+        if stage.startswith("dapo_") and stage in r1:
             margins[f"{stage} - input_order"] = paired_margin(r1[stage], base)
             margins[f"{stage} - reasoning_sft"] = paired_margin(r1[stage], r1["reasoning_sft"])
     if "reasoning_sft" in r1:
