@@ -115,7 +115,6 @@ def test_vectorised_top_k_matches_a_per_history_reference(monkeypatch, dense_ite
     import data_prep.preranker as preranker
 
     monkeypatch.setattr(preranker, "DENSE_ITEMS", dense_items)
-    monkeypatch.setattr(preranker, "SHORT_HISTORY", 8)  # both kinds of history in one chunk
     log, _ = synthetic_log(150, 400, 14, seed=8)
     seqs, examples, n = _indexed(log)
     model = TransitionPreranker(neighbours=5).fit(seqs.prefixes(np.maximum(seqs.lengths - 2, 0)), n)
