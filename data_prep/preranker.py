@@ -113,7 +113,9 @@ def _ragged(sequences: Ragged | Sequence[np.ndarray]) -> Ragged:
 def _keep_top(matrix: sp.spmatrix, n: int) -> sp.csr_matrix:
     """Keep the ``n`` largest entries of each row (ties: lower column first): bounds the cost of scoring.
 
-    One sort over the entries of the rows longer than ``n`` (hub items), no loop over rows.
+    One stable sort of the hub items' entries (rows longer than ``n``) by one int64 key, row then score
+    descending: a positive float32's bits order like its value, and stability keeps a row's sorted columns in
+    order among equal scores. No loop over rows.
     """
     matrix = sp.csr_matrix(matrix)
     matrix.sort_indices()
@@ -121,14 +123,16 @@ def _keep_top(matrix: sp.spmatrix, n: int) -> sp.csr_matrix:
     long_rows = np.repeat(lengths > n, lengths)
     if not long_rows.any():
         return matrix
-    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int32), lengths)
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), lengths)
     idx = np.flatnonzero(long_rows)
-    order = idx[np.lexsort((matrix.indices[idx], -matrix.data[idx], rows[idx]))]
+    bits = matrix.data[idx].view(np.int32).astype(np.int64)  # scores are > 0: bits ascend with the value
+    order = idx[np.argsort((rows[idx] << 32) - bits, kind="stable")]
     row_sorted = rows[order]
     first = np.searchsorted(row_sorted, row_sorted, side="left")  # row_sorted ascends: its run's start
     keep = np.ones(matrix.nnz, dtype=bool)
     keep[order[np.arange(len(order)) - first >= n]] = False
-    return sp.csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape)
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(lengths, n))])
+    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
 
 
 def top_k(ranker: Ranker, histories: Ragged | Sequence[np.ndarray], k: int) -> np.ndarray:
