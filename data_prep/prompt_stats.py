@@ -1,4 +1,4 @@
-"""Prompt-length statistics with the real Qwen3 tokenizer and its chat template.
+"""Prompt-length statistics with the real Qwen3 tokenizer and its chat template (``Qwen3ChatCounter``).
 
 Two counts per prompt: with the base tokenizer (each SID splits into ~30 sub-word tokens) and with
 the SID vocabulary added as normal tokens, as the trained model sees it (each SID = levels + 2
@@ -9,19 +9,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 SAMPLE_ROWS = 200  # prompts counted per split: prompts vary little in length (same history cap and K)
-
-
-def token_lengths(prompts: Sequence[list[dict[str, str]]], tokenizer: Any) -> list[int]:
-    """Chat-templated prompt length (with the generation prompt) of each message list."""
-    if not prompts:
-        return []
-    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
 def describe(lengths: Sequence[int]) -> dict[str, float]:
@@ -48,11 +39,11 @@ def prompt_length_stats(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Per split: length stats of the picked prompts (``picked_rows``) with the base Qwen3 tokenizer and with
     SID tokens added."""
-    from gr2_verl.qwen_tokenizer import load_qwen3_tokenizer
+    from gr2_verl.qwen_tokenizer import Qwen3ChatCounter
 
-    tokenizer = load_qwen3_tokenizer()  # loading takes seconds: count base lengths first, then add SIDs
-    out = {split: {"base_tokenizer": describe(token_lengths(p, tokenizer))} for split, p in prompts_by_split.items()}
-    tokenizer.add_tokens(list(sid_vocabulary))
+    counter = Qwen3ChatCounter()  # count base lengths first, then add the SID tokens
+    out = {split: {"base_tokenizer": describe(counter.lengths(p))} for split, p in prompts_by_split.items()}
+    counter.add_tokens(sid_vocabulary)
     for split, prompts in prompts_by_split.items():
-        out[split]["with_sid_tokens"] = describe(token_lengths(prompts, tokenizer))
+        out[split]["with_sid_tokens"] = describe(counter.lengths(prompts))
     return out

@@ -7,6 +7,8 @@ Used offline for prompt-length statistics and tests. The package's own ``__init_
 from __future__ import annotations
 
 import importlib.util
+import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 
@@ -25,3 +27,34 @@ def load_qwen3_tokenizer():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(qwen3_tokenizer_dir())
+
+
+class Qwen3ChatCounter:
+    """Chat-templated prompt lengths with Qwen3's tokenizer, without importing transformers.
+
+    The count of ``apply_chat_template(messages, tokenize=False, add_generation_prompt=True)`` then
+    ``tokenizer(texts, add_special_tokens=False)`` on ``load_qwen3_tokenizer()``: the template is rendered by
+    jinja2 as transformers renders it (sandboxed, ``trim_blocks``, ``lstrip_blocks``) and the text encoded from
+    the same ``tokenizer.json`` by the ``tokenizers`` library that transformers wraps (tested against it).
+    Why: loading takes ~0.5 s, where importing transformers (and torch with it) takes 10-25 s.
+    """
+
+    def __init__(self) -> None:
+        from jinja2.ext import loopcontrols
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+        from tokenizers import Tokenizer
+
+        folder = Path(qwen3_tokenizer_dir())
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        template = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))["chat_template"]
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+        self.template = env.from_string(template)
+
+    def add_tokens(self, tokens: Iterable[str]) -> None:
+        """Add plain (non-special) tokens, as ``add_tokens`` on the transformers tokenizer does."""
+        self.tokenizer.add_tokens(list(tokens))
+
+    def lengths(self, prompts: Sequence[list[dict[str, str]]]) -> list[int]:
+        """Token count of each message list under the chat template, with the generation prompt."""
+        texts = [self.template.render(messages=p, add_generation_prompt=True) for p in prompts]
+        return [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]

@@ -109,19 +109,27 @@ def _reference_top_k(model: TransitionPreranker, history: np.ndarray, k: int) ->
     return (best + [i for i in popular if i not in seen and i not in best])[:k]
 
 
-@pytest.mark.parametrize("dense_items", [4096, 0])  # small catalogues: dense keys; large: sparse short lists
-def test_vectorised_top_k_matches_a_per_history_reference(monkeypatch, dense_items):
+@pytest.mark.parametrize(
+    "dense_items, block",
+    [
+        (4096, 8),  # small catalogues: dense keys
+        (0, 8),  # large: sparse; <= 50 reachable items a row, so fewer than k blocks: every entry is keyed
+        (0, 2),  # large, the k-th block maximum bounds the keys
+        (0, 1),  # large, the bound is the k-th score itself
+    ],
+)
+def test_vectorised_top_k_matches_a_per_history_reference(monkeypatch, dense_items, block):
     """Ties at the k-th place, fills by popularity, long histories: the array code follows the plain loop."""
     import data_prep.preranker as preranker
 
     monkeypatch.setattr(preranker, "DENSE_ITEMS", dense_items)
-    monkeypatch.setattr(preranker, "SHORT_HISTORY", 8)  # both kinds of history in one chunk
+    monkeypatch.setattr(preranker, "BLOCK", block)
     log, _ = synthetic_log(150, 400, 14, seed=8)
     seqs, examples, n = _indexed(log)
     model = TransitionPreranker(neighbours=5).fit(seqs.prefixes(np.maximum(seqs.lengths - 2, 0)), n)
     histories = Ragged(seqs.values, seqs.starts[examples.users], examples.positions)
     out = top_k(model, histories, k=10)
-    for e in range(0, len(examples), 7):
+    for e in range(0, len(examples), 3):
         assert out[e].tolist() == _reference_top_k(model, histories.row(e), 10), e
 
 
