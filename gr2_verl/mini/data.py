@@ -14,10 +14,9 @@ SFT rows); ``write_traces`` adds reasoning-SFT rows from a synthetic teacher (``
 
 Copying: a real base LLM can already copy text from its prompt; a random tiny model cannot, and without
 that skill every answer names SIDs outside the list. ``copy_rows`` adds mid-training rows whose answer is
-the candidate list as ``{"ranking": [...]}``, in the order shown: on the candidate block alone (short rows,
-where the skill appears, as a sudden drop in loss after ~100-200 steps of 32) and on the whole RL prompt
-(where it must work: the short rows alone left it at ~1/3 of whole test prompts). recipes/README.md,
-"Learning to copy", has the measurements.
+the candidate list as a JSON ranking, in the order shown: mostly on the candidate block alone (short rows,
+where the skill appears as a sudden drop in loss, after ~150-300 steps of 32 depending on the run), some on
+the whole RL prompt (where it must work). recipes/README.md, "Learning to copy", has the measurements.
 """
 
 from __future__ import annotations
@@ -140,11 +139,11 @@ def write_traces(data_dir: Path, rule_share: float, seed: int) -> dict[str, Any]
     return {"rows": len(out), "follow_rule": followed, "path": str(path)}
 
 
-def copy_rows(rl_parquet: Path, *, orders: int, seed: int) -> list[dict[str, Any]]:
+def copy_rows(rl_parquet: Path, *, orders: int, prompt_share: float, seed: int) -> list[dict[str, Any]]:
     """Mid-training rows answering the candidate list as ``{"ranking": [...]}`` in the order shown.
 
     Per RL row: ``orders`` short rows (the candidate block alone, lines reshuffled, so the list is not
-    memorised) and one row of the whole prompt with the list as given.
+    memorised) and, for ``prompt_share`` of the rows, the whole prompt with the list as given.
     """
     rng = random.Random(f"{seed}:copy")
     rows = []
@@ -159,8 +158,9 @@ def copy_rows(rl_parquet: Path, *, orders: int, seed: int) -> list[dict[str, Any
             sids = [SID_PATTERN.search(line).group(0) for line in lines]
             answer = {"role": "assistant", "content": json.dumps({"ranking": sids})}
             rows.append({"messages": [{"role": "user", "content": block}, answer], "task": "copy_list"})
-        answer = {"role": "assistant", "content": json.dumps({"ranking": list(row.shown_candidates)})}
-        rows.append({"messages": [*row.prompt, answer], "task": "copy_prompt"})
+        if rng.random() < prompt_share:
+            answer = {"role": "assistant", "content": json.dumps({"ranking": list(row.shown_candidates)})}
+            rows.append({"messages": [*row.prompt, answer], "task": "copy_prompt"})
     return rows
 
 
@@ -177,7 +177,7 @@ def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float = 0
     )
     summary["traces"] = write_traces(out, rule_share, cfg.seed)
     midtrain = out / "sft" / "midtrain.parquet"
-    copies = copy_rows(out / "rl" / "train.parquet", orders=2, seed=cfg.seed)
+    copies = copy_rows(out / "rl" / "train.parquet", orders=3, prompt_share=0.5, seed=cfg.seed)
     write_parquet(pq.read_table(midtrain).to_pylist() + copies, SFT_SCHEMA, midtrain)
     summary["sft_midtrain"]["copy_rows"] = len(copies)
     summary["mini"] = {

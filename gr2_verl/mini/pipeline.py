@@ -32,7 +32,7 @@ class MiniSettings:
     data: MiniConfig = field(default_factory=MiniConfig)
     arch: TinyQwen3 = field(default_factory=TinyQwen3)
     rule_share: float = 0.5  # share of teacher traces that follow the rule (the rest copy the input order)
-    midtrain_steps: int = 350  # mostly copy rows (mini/data.py); too few yet for veRL to teach copying
+    midtrain_steps: int = 350  # mostly copy rows (mini/data.py); not yet enough for whole prompts
     midtrain_batch: int = 32
     midtrain_lr: float = 3e-3
     reasoning_steps: int = 150
