@@ -17,11 +17,11 @@ which torch reads as ``cuda:<int>``). This platform answers ``cpu`` / ``gloo`` /
 
 Three veRL functions cannot be reached through the platform. Two are process-group setup:
 ``initialize_global_process_group`` (torchrun, SFT) and its Ray twin ``initialize_global_process_group_ray``
-(``main_ppo``'s workers) build the backend
-``f"cpu:gloo,{device}:{backend}"``, which torch rejects when the device is ``cpu`` ("Duplicate device
-type cpu"). ``install()`` therefore registers the platform and also swaps those two functions for ones
-that ask for plain ``gloo``. ``verl.workers.engine_workers`` imports the Ray one by name, which works
-because plugins load inside ``import verl``, before any veRL module that could bind the original.
+(``main_ppo``'s workers) build the backend ``f"cpu:gloo,{device}:{backend}"``, which torch rejects when the
+device is ``cpu`` ("Duplicate device type cpu"). ``install()`` therefore registers the platform and also
+swaps those two functions for ones that ask for plain ``gloo``. ``verl.workers.engine_workers`` imports the
+Ray one by name, which works because plugins load inside ``import verl``, before any veRL module that could
+bind the original.
 
 The third is speed: without flash-attn or an NPU, ``verl.utils.torch_functional.logprobs_from_logits``
 (every SFT loss and every actor log-prob) falls back to ``logprobs_from_logits_v2``, which takes one
@@ -30,9 +30,8 @@ on CPU that is one tiny op per token plus a backward graph as long: measured 17.
 one vectorised ``logsumexp`` (forward + backward, 8000 tokens x 704-token vocabulary, identical values).
 ``install()`` swaps in the vectorised form for fp32/fp64 logits (the CPU presets' dtype); veRL's own
 function still handles the rest. ``logprobs_from_logits`` looks the name up in its module on each call, so
-the swap reaches every caller; if veRL renames it, importing this
-module fails loudly; if it inlines it, CPU runs silently get slow again
-(tests/verl_ext/test_cpu_platform.py checks that ``logprobs_from_logits`` reaches the swap).
+the swap reaches every caller. If veRL renames it, importing this module fails loudly; if it inlines it, CPU
+runs silently get slow again (tests/verl_ext/test_cpu_platform.py checks ``logprobs_from_logits`` reaches the swap).
 Nothing else in veRL is touched.
 
 It is a developer utility, never used on GPUs: ``gr2_verl.verl_ext`` imports this module and calls
