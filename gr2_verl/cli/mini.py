@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train", type=int, help="training samples")
     p.add_argument("--test", type=int, help="held-out test samples")
     p.add_argument("--midtrain-steps", type=int, help="mid-training SFT steps")
+    p.add_argument("--copy-steps", type=int, help="second mid-training phase: whole-prompt copy steps")
     p.add_argument("--reasoning-steps", type=int, help="reasoning SFT steps")
     p.add_argument("--dapo-steps", type=int, help="DAPO steps per reward")
     p.add_argument("--dapo-lr", type=float, help="DAPO learning rate")
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     data = {k: v for k, v in {"train": args.train, "test": args.test, "seed": args.seed}.items() if v is not None}
     s.data = replace(s.data, **data)
     s.arch = replace(s.arch, seed=args.seed)
-    for name in ("midtrain_steps", "reasoning_steps", "dapo_steps", "dapo_lr", "rule_share"):
+    for name in ("midtrain_steps", "copy_steps", "reasoning_steps", "dapo_steps", "dapo_lr", "rule_share"):
         if getattr(args, name) is not None:
             setattr(s, name, getattr(args, name))
     s.dapo_extra = list(args.dapo_override)

@@ -16,7 +16,9 @@ Copying: a real base LLM can already copy text from its prompt; a random tiny mo
 that skill every answer names SIDs outside the list. ``copy_rows`` adds mid-training rows whose answer is
 the candidate list as a JSON ranking, in the order shown: mostly on the candidate block alone (short rows,
 where the skill appears as a sudden drop in loss, after ~150-300 steps of 32 depending on the run), some on
-the whole RL prompt (where it must work). recipes/README.md, "Learning to copy", has the measurements.
+the whole RL prompt (where it must work). The whole-prompt rows are also written alone (``COPY_PROMPTS``)
+for a second, short mid-training phase after the drop. recipes/README.md, "Learning to copy", has the
+measurements.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ CATEGORIES = ("Books", "Music", "Garden", "Toys", "Games", "Tools", "Kitchen", "
 NOUNS = ("Classic", "Deluxe", "Mini", "Pro", "Starter", "Travel", "Family", "Vintage")
 TARGET_POSITION_WEIGHTS = (0.34, 0.22, 0.18, 0.14, 0.12, 0.0, 0.0, 0.0)  # input order R@1 ~ 0.34 at K=5
 DATASET = "mini"
+COPY_PROMPTS = "sft/copy_prompt.parquet"  # the whole-prompt copy rows alone: the second mid-training phase
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,10 @@ def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float = 0
     midtrain = out / "sft" / "midtrain.parquet"
     copies = copy_rows(out / "rl" / "train.parquet", orders=3, prompt_share=0.5, seed=cfg.seed)
     write_parquet(pq.read_table(midtrain).to_pylist() + copies, SFT_SCHEMA, midtrain)
+    whole = [row for row in copies if row["task"] == "copy_prompt"]
+    write_parquet(whole, SFT_SCHEMA, out / COPY_PROMPTS)
     summary["sft_midtrain"]["copy_rows"] = len(copies)
+    summary["sft_midtrain"]["copy_prompt_rows"] = len(whole)
     summary["mini"] = {
         **cfg.__dict__,
         "rule_share": rule_share,

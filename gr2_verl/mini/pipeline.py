@@ -1,9 +1,11 @@
 """The miniature GR2, end to end on CPU: data -> tiny model -> mid-training SFT -> reasoning SFT -> DAPO x2 -> eval.
 
 Every training stage is a real recipe script (``recipes/midtrain_sft.sh``, ``reasoning_sft.sh``,
-``dapo.sh``) running veRL's own trainer; DAPO runs twice from the same reasoning-SFT export, once with
-GR2's ``conditional_format`` reward and once with ``naive_format`` (the hackable one). Each trained
-model answers the held-out test rows greedily (``generate.generate_answers``) and
+``dapo.sh``) running veRL's own trainer. Mid-training has two phases, both ``midtrain_sft.sh``: the
+whole mixture, then a short one on the whole-prompt copy rows alone (``midtrain_copy``), which turns the
+copy skill the first phase finds on short rows into valid answers to real prompts. DAPO runs twice from
+the same reasoning-SFT export, once with GR2's ``conditional_format`` reward and once with ``naive_format``
+(the hackable one). Each trained model answers the held-out test rows greedily (``generate.generate_answers``) and
 ``gr2_verl.evaluation`` scores them. ``run`` returns everything the report needs.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gr2_verl.mini.data import MiniConfig, write_dataset
+from gr2_verl.mini.data import COPY_PROMPTS, MiniConfig, write_dataset
 from gr2_verl.mini.generate import generate_answers
 from gr2_verl.mini.model import TinyQwen3, build_base_model
 from gr2_verl.mini.recipes import latest_export, run_recipe, step_metrics
@@ -32,9 +34,12 @@ class MiniSettings:
     data: MiniConfig = field(default_factory=MiniConfig)
     arch: TinyQwen3 = field(default_factory=TinyQwen3)
     rule_share: float = 0.5  # share of teacher traces that follow the rule (the rest copy the input order)
-    midtrain_steps: int = 350  # mostly copy rows (mini/data.py); not yet enough for whole prompts
+    midtrain_steps: int = 350  # mostly copy rows (mini/data.py); the copy skill appears on short rows
     midtrain_batch: int = 32
     midtrain_lr: float = 3e-3
+    copy_steps: int = 100  # second phase: whole-prompt copy rows only
+    copy_batch: int = 16
+    copy_lr: float = 1e-3
     reasoning_steps: int = 150
     reasoning_batch: int = 16
     reasoning_lr: float = 2e-3
@@ -133,23 +138,31 @@ def run(
         base_info,
         lambda: base_info.write_text(json.dumps(build_base_model(_fresh(out / "base_model"), data, s.arch))),
     )
+    # name: (script, model to start from, environment, extra overrides, (steps, batch, lr))
     sft = {
         "midtrain_sft": (
             "midtrain_sft.sh",
             lambda: json.loads(base_info.read_text())["path"],
-            "DATA_DIR",
-            str(data),
+            {"DATA_DIR": str(data)},
+            [],
             (s.midtrain_steps, s.midtrain_batch, s.midtrain_lr),
+        ),
+        "midtrain_copy": (
+            "midtrain_sft.sh",
+            lambda: str(latest_export(out / "midtrain_sft", actor=False)),
+            {"DATA_DIR": str(data)},
+            [f"data.train_files={data / COPY_PROMPTS}"],
+            (s.copy_steps, s.copy_batch, s.copy_lr),
         ),
         "reasoning_sft": (
             "reasoning_sft.sh",
-            lambda: str(latest_export(out / "midtrain_sft", actor=False)),
-            "TRACES",
-            str(data / "traces" / "sft.parquet"),
+            lambda: str(latest_export(out / "midtrain_copy", actor=False)),
+            {"TRACES": str(data / "traces" / "sft.parquet")},
+            [],
             (s.reasoning_steps, s.reasoning_batch, s.reasoning_lr),
         ),
     }
-    for name, (script, model, key, value, sizes) in sft.items():
+    for name, (script, model, env, extra, sizes) in sft.items():
         tracker = out / name / "latest_checkpointed_iteration.txt"
         # Resuming with more steps than the checkpoint holds: veRL's own resume (resume_mode auto)
         # continues from it, optimiser, scheduler and data order included.
@@ -157,10 +170,10 @@ def run(
         stage(
             name,
             tracker,
-            lambda n=name, sc=script, m=model, k=key, v=value, z=sizes, c=cont: run_recipe(
+            lambda n=name, sc=script, m=model, e=env, x=extra, z=sizes, c=cont: run_recipe(
                 sc,
-                {"PRESET": "cpu_tiny", "MODEL": m(), k: v, "OUT": str(out / n if c else _fresh(out / n))},
-                sft_overrides(*z),
+                {"PRESET": "cpu_tiny", "MODEL": m(), **e, "OUT": str(out / n if c else _fresh(out / n))},
+                sft_overrides(*z) + x,
                 logs / f"{n}.log",
                 append=c,
             ),
@@ -211,7 +224,7 @@ def run(
         "generations": generation_files,
         "train_metrics": {
             name: step_metrics(logs / f"{name}.log")
-            for name in ("midtrain_sft", "reasoning_sft", *(f"dapo_{r}" for r in s.dapo_rewards))
+            for name in (*sft, *(f"dapo_{r}" for r in s.dapo_rewards))
         },
         "evaluations": evaluations,
         "timings_s": timings,

@@ -1,8 +1,8 @@
 """The miniature GR2's report: per-stage table, R@1 margins with paired bootstrap CIs, DAPO step times, plots.
 
-Per stage (input order, mid-training SFT, reasoning SFT, DAPO with each reward) on the held-out test rows: valid rate,
-R@1, N@5, identity rate (answers that copy the input order, over all answers) and Kendall tau to the
-input order (valid answers). Margins are paired: per-row R@1 differences on the same rows, resampled
+Per stage (input order, both mid-training phases, reasoning SFT, DAPO with each reward) on the held-out
+test rows: valid rate, R@1, N@5, identity rate (answers that copy the input order, over all answers) and
+Kendall tau to the input order (valid answers). Margins are paired: per-row R@1 differences on the same rows, resampled
 by ``gr2_verl.evaluation.scoring.bootstrap``.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from gr2_verl.io import atomic_write_text
 
-STAGES = ("midtrain_sft", "reasoning_sft", "dapo_conditional_format", "dapo_naive_format")
+STAGES = ("midtrain_sft", "midtrain_copy", "reasoning_sft", "dapo_conditional_format", "dapo_naive_format")
 TIMING_KEYS = ("gen", "old_log_prob", "update_actor", "update_weights", "step")
 COLUMNS = ("valid", "R@1", "N@5", "identity", "kendall_tau")
 

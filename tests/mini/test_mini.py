@@ -13,7 +13,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from gr2_verl.mini.data import CATEGORIES, MiniConfig, write_dataset
+from gr2_verl.mini.data import CATEGORIES, COPY_PROMPTS, MiniConfig, write_dataset
 from gr2_verl.mini.recipes import step_metrics
 from gr2_verl.outcome import judge
 from gr2_verl.types import SidMap
@@ -79,6 +79,8 @@ def test_copy_rows_answer_the_list_in_the_order_shown(data_dir):
     for row in full:
         outcome = judge(row["messages"][-1]["content"], prompts[json.dumps(row["messages"][:-1])])
         assert outcome.valid and outcome.is_identity
+    # the second mid-training phase trains on exactly these whole-prompt rows
+    assert pq.read_table(data_dir / COPY_PROMPTS).to_pylist() == full
 
 
 def test_tokenizer_is_small_with_normal_sid_tokens(data_dir, tmp_path):
