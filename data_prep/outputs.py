@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -194,18 +195,30 @@ def write_outputs(
         for i in items.values()
     ]
     atomic_write_text(out / FILES["items"], "".join(x + "\n" for x in lines))
-    item_json = _json_strings(pa.array(table.item_ids, pa.string()))
-    with atomic_path(out / FILES["samples"]) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for start in range(0, len(table), CHUNK_ROWS):
-            rows = np.arange(start, min(start + CHUNK_ROWS, len(table)))
-            f.write("".join(x + "\n" for x in _sample_lines(table, item_json, rows)))
     sid_map.save(str(out / FILES["sid_map"]))
-    prompts = _write_rl(table, cat, keep, out, dataset=dataset, seed=seed, shuffle=shuffle, hints=hints,
-                        progress=progress)  # fmt: skip
-    sft_counts, chunks = midtrain_chunks(table, cat, seed=seed, general=general)
-    with parquet_writer(out / FILES["sft_midtrain"], SFT_SCHEMA) as writer:
-        for chunk in chunks:
-            writer.write_table(chunk)
+    item_json = _json_strings(pa.array(table.item_ids, pa.string()))
+
+    def write_samples() -> None:
+        with atomic_path(out / FILES["samples"]) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            for start in range(0, len(table), CHUNK_ROWS):
+                rows = np.arange(start, min(start + CHUNK_ROWS, len(table)))
+                f.write("".join(x + "\n" for x in _sample_lines(table, item_json, rows)))
+
+    def write_sft() -> dict[str, int]:
+        counts, chunks = midtrain_chunks(table, cat, seed=seed, general=general)
+        with parquet_writer(out / FILES["sft_midtrain"], SFT_SCHEMA) as writer:
+            for chunk in chunks:
+                writer.write_table(chunk)
+        return counts
+
+    def write_rl() -> dict[str, list[list[dict[str, str]]]]:
+        return _write_rl(table, cat, keep, out, dataset=dataset, seed=seed, shuffle=shuffle, hints=hints,
+                         progress=progress)  # fmt: skip
+
+    # The three big files at once: arrow kernels, parquet encoding and file writes release the GIL.
+    with ThreadPoolExecutor(3) as pool:
+        jobs = [pool.submit(write_samples), pool.submit(write_rl), pool.submit(write_sft)]
+        _, prompts, sft_counts = (job.result() for job in jobs)
 
     hits = table.target_positions() > 0
     summary: dict[str, Any] = {

@@ -18,12 +18,16 @@ Cost: fitting and top-K are array passes with no loop over users, rows or items 
 sort over the hub items' entries; top-K one sparse product per 4096 histories, which also scores their
 seen items -inf, then a partition of block maxima). It follows the reachable items per history
 (~``recent * neighbours`` at most: ~720 on the synthetic 1M log): the sparse product, not the catalogue
-size, sets the time (~60% of top-K on the 1M log).
+size, sets the time (~60% of top-K on the 1M log). Chunks are scored on ``THREADS`` threads: scipy's sparse
+product and numpy's sorts release the GIL, and each chunk's rows are independent, so the result is the same
+on any thread count.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +39,7 @@ from data_prep.interactions import Examples, Ragged
 CHUNK_ROWS = 4096  # histories scored at once: bounds the sparse product and the padded key matrix
 TIE_BREAK = 1e-6  # popularity weight under the transition scores: orders ties and cold users
 DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix per chunk is cheaper than sparse bookkeeping
+THREADS = len(os.sched_getaffinity(0))  # top-K chunks scored at once (one per core this process may use)
 BLOCK = 8  # scores a block maximum stands for when bounding a row's k-th score (a cheap partition of 1/8 the size)
 
 
@@ -83,7 +88,11 @@ class TransitionPreranker:
         del r, c, v
         counts = (forward + self.backward * forward.T).tocsr()
         del forward
-        damp = 1.0 / np.power(np.asarray(counts.sum(axis=1)).ravel() + 1.0, self.damping)
+        # float32 powers one scalar at a time (libm's powf), not numpy's array loop: its AVX-512 version rounds
+        # some powers differently, which would change candidates from one CPU to another
+        sums = np.asarray(counts.sum(axis=1)).ravel() + np.float32(1.0)
+        damping = np.float32(self.damping)
+        damp = 1.0 / np.array([x**damping for x in sums], dtype=np.float32)
         self.matrix = _keep_top(sp.diags(damp.astype(np.float32)) @ counts, self.neighbours)
         self.popularity = np.bincount(flat, minlength=n_items).astype(np.float32)
         return self
@@ -96,7 +105,9 @@ class TransitionPreranker:
         order = np.lexsort((steps, rows))  # per row most recent first, as the scores were always summed
         rows, steps = rows[order], steps[order]
         items = last.values[last.starts[rows] + last.lengths[rows] - 1 - steps]
-        weights = np.power(np.float32(self.recency), steps.astype(np.float32))
+        # float32 scalar powers (libm), not numpy's array loop: same bits on every CPU (see ``fit``)
+        powers = np.array([np.float32(self.recency) ** np.float32(s) for s in range(self.recent)], dtype=np.float32)
+        weights = powers[steps]
         return sp.csr_matrix((weights, (rows, items)), shape=(len(histories), self.matrix.shape[0]))
 
     def transitions(self, histories: Ragged) -> sp.csr_matrix:
@@ -150,15 +161,21 @@ def top_k(ranker: Ranker, histories: Ragged | Sequence[np.ndarray], k: int) -> n
     penalised = None
     if isinstance(ranker, TransitionPreranker) and ranker.matrix.shape[0] > DENSE_ITEMS:
         penalised = _with_seen_penalty(ranker.matrix)
-    out = np.full((len(hist), k), -1, dtype=np.int64)
-    for start in range(0, len(hist), CHUNK_ROWS):
+
+    def best(start: int) -> np.ndarray:
         chunk = hist.take(slice(start, start + CHUNK_ROWS))
-        best = np.full((len(chunk), k), -1, dtype=np.int64)
+        found = np.full((len(chunk), k), -1, dtype=np.int64)
         if penalised is not None:
-            best = _best_sparse(ranker, penalised, chunk, k, bonus)
+            found = _best_sparse(ranker, penalised, chunk, k, bonus)
         elif isinstance(ranker, TransitionPreranker):
-            best = _best_dense(ranker, chunk, k, bonus)
-        out[start : start + len(chunk)] = _fill_by_popularity(best, chunk, by_popularity)
+            found = _best_dense(ranker, chunk, k, bonus)
+        return _fill_by_popularity(found, chunk, by_popularity)
+
+    out = np.full((len(hist), k), -1, dtype=np.int64)
+    starts = range(0, len(hist), CHUNK_ROWS)
+    with ThreadPoolExecutor(THREADS) as pool:
+        for start, found in zip(starts, pool.map(best, starts), strict=True):
+            out[start : start + len(found)] = found
     return out
 
 

@@ -151,3 +151,43 @@ def test_repeated_history_items_are_still_excluded(monkeypatch, dense_items):
     model = TransitionPreranker().fit([np.array([0, 1, 2, 3, 1, 2, 4])], 6)
     out = top_k(model, [np.array([1, 2, 1, 2])], k=4)
     assert not {1, 2} & set(out[0].tolist()) and sorted(out[0].tolist()) == [0, 3, 4, 5]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_top_k_is_the_same_on_any_thread_count(monkeypatch, threads):
+    """Many small chunks on 1 or 3 threads: the same candidates, in example order."""
+    import data_prep.preranker as preranker
+
+    log, _ = synthetic_log(300, 5000, 12, seed=4)
+    seqs, examples, n = _indexed(log)
+    model = TransitionPreranker().fit(seqs.prefixes(np.maximum(seqs.lengths - 2, 0)), n)
+    histories = Ragged(seqs.values, seqs.starts[examples.users], examples.positions)
+    whole = top_k(model, histories, k=10)  # one chunk
+    monkeypatch.setattr(preranker, "CHUNK_ROWS", 97)
+    monkeypatch.setattr(preranker, "THREADS", threads)
+    assert np.array_equal(top_k(model, histories, k=10), whole)
+
+
+_SIMD_PROBE = """
+import hashlib
+from data_prep import movielens
+from data_prep.pipeline import build_samples
+prepared = build_samples(movielens.load_interactions(), seed=3)  # seed 3: differed on an AVX-512 CPU
+print(hashlib.sha256(prepared.table.candidates.tobytes()).hexdigest())
+"""
+
+
+def test_candidates_do_not_depend_on_numpy_simd_loops():
+    """numpy's AVX-512 ``power`` rounds some values differently from libm: the pre-ranker (and the synthetic log)
+    must not use it, or the same log gives other candidates on another CPU (ML-100K with seed 3 did). A no-op on
+    CPUs without AVX-512."""
+    import os
+    import subprocess
+    import sys
+
+    def digest(env: dict[str, str]) -> str:
+        run = subprocess.run([sys.executable, "-c", _SIMD_PROBE], env={**os.environ, **env}, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        return run.stdout.strip()
+
+    assert digest({}) == digest({"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"})
