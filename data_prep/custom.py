@@ -15,7 +15,7 @@ Each file may be CSV (with a header), JSONL or parquet, chosen by extension (``.
 
 Every error names the file, the line (or parquet row) and the field.
 
-Big logs: ``load_coded_interactions`` streams CSV (gzipped too) and parquet a block / row group at a time
+Big logs: ``load_coded_interactions`` streams CSV, JSONL (gzipped too) and parquet a block / row group at a time
 into int codes (~16 bytes an interaction); any row it cannot take as is sends the file through the
 row-by-row ``load_interactions``, so results and error messages are the same either way.
 """
@@ -119,10 +119,11 @@ def load_coded_interactions(
     *,
     progress: bool = False,
 ) -> CodedLog:
-    """``load_interactions`` as a ``CodedLog``, streamed (CSV, CSV.gz, parquet) with memory flat in the file size.
+    """``load_interactions`` as a ``CodedLog``, streamed (CSV, JSONL, gzipped too, parquet) with memory flat in the
+    file size.
 
-    Falls back to ``load_interactions`` (the same rows, or its error naming line and field) for JSONL files and
-    for any block with an empty or missing field, an unknown item, a malformed timestamp or bad CSV.
+    Falls back to ``load_interactions`` (the same rows, or its error naming line and field) for any block with an
+    empty or missing field, an unknown item, a malformed timestamp, a value of another type or bad CSV / JSON.
     """
     try:
         return _stream(input_file(path, "interactions"), known_items, events, progress)
@@ -131,7 +132,7 @@ def load_coded_interactions(
 
 
 def _batches(path: Path):
-    """Record batches of the interaction fields, as strings (CSV) or as stored (parquet)."""
+    """Record batches of the interaction fields, as strings (CSV) or as stored (JSONL, parquet)."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
@@ -142,6 +143,14 @@ def _batches(path: Path):
         except (pa.ArrowInvalid, OSError):
             raise _RowByRow from None
         yield from pf.iter_batches(columns=[c for c in FIELDS if c in pf.schema_arrow.names])
+        return
+    if suffixes[-1:] in ([".jsonl"], [".json"]) or suffixes in ([".jsonl", ".gz"], [".json", ".gz"]):
+        import pyarrow.json as pjson
+
+        # types inferred per block: ids as integers or strings (``_text``); anything else goes row by row
+        options = pjson.ReadOptions(block_size=CSV_BLOCK)
+        for batch in pjson.open_json(pa.input_stream(str(path)), read_options=options):
+            yield batch.select([c for c in FIELDS if c in batch.schema.names])
         return
     if suffixes[-1:] != [".csv"] and suffixes != [".csv", ".gz"]:
         raise _RowByRow

@@ -256,7 +256,7 @@ def test_check_validates_and_writes_nothing(shop, capsys, with_lists):
     assert main(args) == 1 and "catalogue items have no SID" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["log.csv", "log.csv.gz", "log.parquet"])
+@pytest.mark.parametrize("name", ["log.csv", "log.csv.gz", "log.parquet", "log.jsonl", "log.jsonl.gz"])
 def test_streamed_log_equals_the_row_by_row_reader(shop, monkeypatch, name):
     """Many small blocks (and the progress bar across them) give the log the row-by-row reader gives."""
     root, log, items = shop
@@ -264,6 +264,9 @@ def test_streamed_log_equals_the_row_by_row_reader(shop, monkeypatch, name):
         (root / name).write_bytes(gzip.compress((root / "log.csv").read_bytes()))
     elif name == "log.parquet":
         log.to_parquet(root / name, row_group_size=50)
+    elif name.startswith("log.jsonl"):
+        text = log.to_json(orient="records", lines=True)
+        (root / name).write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
     reference = CodedLog.from_frame(custom.load_interactions(root / name, items))
     monkeypatch.setattr(custom, "CSV_BLOCK", 1024)
     monkeypatch.setattr(custom, "load_interactions", None)  # no fallback: the streaming path itself

@@ -45,7 +45,8 @@ def cluster_env(tmp_path_factory):
 
 def test_prepare_custom_on_a_started_cluster_writes_the_local_bytes(tmp_path, cluster_env):
     files = write_synthetic_files(tmp_path / "in", 300, 150, 5000, seed=5)
-    argv = [str(BIN / "gr2"), "prepare", "custom", "--name", "c"] + [f"--{k.replace('_', '-')}={v}" for k, v in files.items()]
+    argv = [str(BIN / "gr2"), "prepare", "custom", "--name", "c"]
+    argv += [f"--{k.replace('_', '-')}={v}" for k, v in files.items()]
     local = subprocess.run([*argv, "--out", str(tmp_path / "local")], capture_output=True, text=True, timeout=300)
     assert local.returncode == 0, local.stdout + local.stderr
     env = {**os.environ, **cluster_env}
