@@ -39,7 +39,8 @@ from data_prep.interactions import Examples, Ragged
 CHUNK_ROWS = 4096  # histories scored at once: bounds the sparse product and the padded key matrix
 TIE_BREAK = 1e-6  # popularity weight under the transition scores: orders ties and cold users
 DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix per chunk is cheaper than sparse bookkeeping
-THREADS = len(os.sched_getaffinity(0))  # top-K chunks scored at once (one per core this process may use)
+# top-K chunks scored at once: one per core this process may use (macOS has no sched_getaffinity)
+THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 BLOCK = 8  # scores a block maximum stands for when bounding a row's k-th score (a cheap partition of 1/8 the size)
 
 
