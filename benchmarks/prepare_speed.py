@@ -187,7 +187,12 @@ def main() -> int:
     for r in results:
         print(f"{r['case']}: RL rows {r['rl_rows']}, pre-ranker {json.dumps(r['preranker_test'])}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    # cases not run this time keep their stored figures
+    stored = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else []
+    ran = {r["case"] for r in results}
+    merged = [r for r in stored if r["case"] not in ran] + results
+    merged.sort(key=lambda r: CASES.index(r["case"]) if r["case"] in CASES else len(CASES))
+    Path(args.json).write_text(json.dumps(merged, indent=2) + "\n")
     print(f"wrote {args.json}")
     return 0
 
