@@ -18,7 +18,8 @@ the candidate list as a JSON ranking, in the order shown: mostly on the candidat
 where the skill appears as a sudden drop in loss, after ~150-300 steps of 32 depending on the run), some on
 the whole RL prompt (where it must work). The whole-prompt rows are also written alone (``COPY_PROMPTS``)
 for a second, short mid-training phase after the drop. recipes/README.md, "Learning to copy", has the
-measurements.
+measurements. Reasoning SFT trains on the traces mixed half and half with mid-training rows (``REPLAY``):
+traces alone wiped out the copy skill, while one mixture from scratch learnt both ("Learning to reorder").
 """
 
 from __future__ import annotations
@@ -43,13 +44,14 @@ NOUNS = ("Classic", "Deluxe", "Mini", "Pro", "Starter", "Travel", "Family", "Vin
 TARGET_POSITION_WEIGHTS = (0.34, 0.22, 0.18, 0.14, 0.12, 0.0, 0.0, 0.0)  # input order R@1 ~ 0.34 at K=5
 DATASET = "mini"
 COPY_PROMPTS = "sft/copy_prompt.parquet"  # the whole-prompt copy rows alone: the second mid-training phase
+REPLAY = "sft/replay.parquet"  # mid-training rows, as many as the traces, mixed into reasoning SFT
 
 
 @dataclass(frozen=True)
 class MiniConfig:
     """Sizes of the miniature task (defaults: ~300-token prompts, K=5)."""
 
-    train: int = 2000
+    train: int = 20000  # the rule's thought was learnt from 20k rows (recipes/README.md, "Learning to reorder")
     val: int = 32
     test: int = 200
     k: int = 5
@@ -99,15 +101,22 @@ def make_samples(cfg: MiniConfig) -> list[RerankSample]:
     return [_sample(rng, cfg, split, n) for split, size in sizes.items() for n in range(size)]
 
 
-def trace_answer(sids: Sequence[str], target_pos: int, history_sid: str, category: str, *, follow_rule: bool) -> str:
+def trace_answer(sids: Sequence[str], categories: Sequence[str], target_pos: int, *, follow_rule: bool) -> str:
     """A synthetic teacher's answer: ``<think>`` reasoning, then the JSON ranking.
 
     ``follow_rule``: the target (same category as the last history item) first, the rest in input
     order; otherwise the teacher keeps the pre-ranker's order (a weak teacher, as GR2's SFT-only model is).
+    The rule's thought walks the candidates in order, one line each: category, ``yes``/``no``, SID. Each
+    step is one the tiny model can learn (copy a word, compare it with the last item's category, copy a
+    SID), and the answer then copies the ``yes`` SID and the ``no`` SIDs in order; recipes/README.md,
+    "Learning to reorder", has the thoughts that were not learnt.
     """
     if follow_rule:
         order = [sids[target_pos]] + [s for i, s in enumerate(sids) if i != target_pos]
-        thought = f"Last item {history_sid} is {category}; {sids[target_pos]} is {category} too, so it goes first."
+        category = categories[target_pos]
+        marks = ["yes" if i == target_pos else "no" for i in range(len(sids))]
+        lines = [f"{c} {m} {s}" for c, m, s in zip(categories, marks, sids, strict=True)]
+        thought = "\n".join([f"Last: {category}.", *lines])
         summary = f"{category} first"
     else:
         order = list(sids)
@@ -123,19 +132,17 @@ def write_traces(data_dir: Path, rule_share: float, seed: int) -> dict[str, Any]
 
     table = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()
     rows = read_rl_rows(data_dir / "rl" / "train.parquet")
-    samples = {s["sample_id"]: s for s in map(json.loads, (data_dir / "samples.jsonl").read_text().splitlines())}
     sid_map = SidMap.load(str(data_dir / "sid_map.json"))
+    category_of = {sid_map.sid(item): code[0] for item, code in sid_map.codes.items()}
     rng = random.Random(f"{seed}:traces")
     out, followed = [], 0
     for record, row in zip(table, rows, strict=True):
-        sample = samples[record["extra_info"]["sample_id"]]
         sids = row.truth.candidates
         target_pos = sids.index(row.truth.targets[0])
-        last = sample["history"][-1]
-        category = CATEGORIES[sid_map.codes[last][0]]
+        categories = [CATEGORIES[category_of[sid]] for sid in sids]
         follow = rng.random() < rule_share
         followed += follow
-        answer = trace_answer(sids, target_pos, sid_map.sid(last), category, follow_rule=follow)
+        answer = trace_answer(sids, categories, target_pos, follow_rule=follow)
         out.append({"messages": [*record["prompt"], {"role": "assistant", "content": answer}], "task": "trace"})
     path = data_dir / "traces" / "sft.parquet"
     write_parquet(out, SFT_SCHEMA, path)
@@ -184,8 +191,12 @@ def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float = 0
     write_parquet(pq.read_table(midtrain).to_pylist() + copies, SFT_SCHEMA, midtrain)
     whole = [row for row in copies if row["task"] == "copy_prompt"]
     write_parquet(whole, SFT_SCHEMA, out / COPY_PROMPTS)
+    mixture = pq.read_table(midtrain).to_pylist()
+    replay = random.Random(f"{cfg.seed}:replay").sample(mixture, min(len(mixture), summary["traces"]["rows"]))
+    write_parquet(replay, SFT_SCHEMA, out / REPLAY)
     summary["sft_midtrain"]["copy_rows"] = len(copies)
     summary["sft_midtrain"]["copy_prompt_rows"] = len(whole)
+    summary["sft_midtrain"]["replay_rows"] = len(replay)
     summary["mini"] = {
         **cfg.__dict__,
         "rule_share": rule_share,

@@ -3,10 +3,11 @@
 Every training stage is a real recipe script (``recipes/midtrain_sft.sh``, ``reasoning_sft.sh``,
 ``dapo.sh``) running veRL's own trainer. Mid-training has two phases, both ``midtrain_sft.sh``: the
 whole mixture, then a short one on the whole-prompt copy rows alone (``midtrain_copy``), which turns the
-copy skill the first phase finds on short rows into valid answers to real prompts. DAPO runs twice from
-the same reasoning-SFT export, once with GR2's ``conditional_format`` reward and once with ``naive_format``
-(the hackable one). Each trained model answers the held-out test rows greedily (``generate.generate_answers``) and
-``gr2_verl.evaluation`` scores them. ``run`` returns everything the report needs.
+copy skill the first phase finds on short rows into valid answers to real prompts. Reasoning SFT trains on
+the traces mixed with as many mid-training rows (``data.REPLAY``), so it does not wipe that skill out. DAPO
+runs twice from the same reasoning-SFT export, once with GR2's ``conditional_format`` reward and once with
+``naive_format`` (the hackable one). Each trained model answers the held-out test rows greedily
+(``generate.generate_answers``) and ``gr2_verl.evaluation`` scores them. ``run`` returns everything the report needs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gr2_verl.mini.data import COPY_PROMPTS, MiniConfig, write_dataset
+from gr2_verl.mini.data import COPY_PROMPTS, REPLAY, MiniConfig, write_dataset
 from gr2_verl.mini.generate import generate_answers
 from gr2_verl.mini.model import TinyQwen3, build_base_model
 from gr2_verl.mini.recipes import latest_export, run_recipe, step_metrics
@@ -158,7 +159,7 @@ def run(
             "reasoning_sft.sh",
             lambda: str(latest_export(out / "midtrain_copy", actor=False)),
             {"TRACES": str(data / "traces" / "sft.parquet")},
-            [],
+            [f"data.train_files=[{data / 'traces' / 'sft.parquet'},{data / REPLAY}]"],
             (s.reasoning_steps, s.reasoning_batch, s.reasoning_lr),
         ),
     }

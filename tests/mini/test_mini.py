@@ -13,7 +13,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from gr2_verl.mini.data import CATEGORIES, COPY_PROMPTS, MiniConfig, write_dataset
+from gr2_verl.mini.data import CATEGORIES, COPY_PROMPTS, REPLAY, MiniConfig, write_dataset
 from gr2_verl.mini.recipes import step_metrics
 from gr2_verl.outcome import judge
 from gr2_verl.types import SidMap
@@ -58,6 +58,33 @@ def test_traces_are_valid_answers_paid_as_intended(data_dir):
         # rule-following traces promote the target (or it was first already): never below the format bonus
         assert score["score"] >= 0.2 if target_first else score["score"] == 0.0
     assert kinds == {True, False}
+
+
+def test_rule_thought_walks_the_candidates_and_marks_the_target(data_dir):
+    """One line per candidate in input order: its category, yes (the target) or no, its SID."""
+    traces = pq.read_table(data_dir / "traces" / "sft.parquet").to_pylist()
+    rl = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()
+    sid_map = SidMap.load(str(data_dir / "sid_map.json"))
+    category = {sid_map.sid(i): CATEGORIES[c[0]] for i, c in sid_map.codes.items()}
+    ruled = 0
+    for trace, row in zip(traces, rl, strict=True):
+        thought = trace["messages"][-1]["content"].split("</think>")[0].removeprefix("<think>\n").strip()
+        if not thought.startswith("Last: "):
+            continue
+        ruled += 1
+        truth = json.loads(row["reward_model"]["ground_truth"])
+        target = truth["targets"][0]
+        wanted = [f"Last: {category[target]}."]
+        wanted += [f"{category[c]} {'yes' if c == target else 'no'} {c}" for c in truth["candidates"]]
+        assert thought.split("\n") == wanted
+    assert 0 < ruled < len(traces)
+
+
+def test_replay_rows_are_mid_training_rows_as_many_as_the_traces(data_dir):
+    midtrain = {json.dumps(r) for r in pq.read_table(data_dir / "sft" / "midtrain.parquet").to_pylist()}
+    replay = pq.read_table(data_dir / REPLAY).to_pylist()
+    assert len(replay) == TINY.train and all(json.dumps(r) in midtrain for r in replay)
+    assert len({r["task"] for r in replay}) > 1  # a sample of the mixture, not one task
 
 
 def test_copy_rows_answer_the_list_in_the_order_shown(data_dir):
