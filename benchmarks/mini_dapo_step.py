@@ -4,8 +4,8 @@
 
 Runs ``recipes/dapo.sh`` (PRESET=cpu_tiny, conditional_format, dynamic sampling off) from the
 reasoning-SFT export of a ``gr2 mini`` run (its ``data/`` and ``reasoning_sft/``) or ``--model``, at the
-run's sizes (8 prompts x 4 answers, answers up to 96 tokens), and prints the median of veRL's
-``timing_s/{gen, old_log_prob, update_actor, update_weights, step}`` over the steps after the first,
+run's sizes (8 prompts x 4 answers, answers up to ``max_response_length`` tokens), and prints the median of
+veRL's ``timing_s/{gen, old_log_prob, update_actor, update_weights, step}`` over the steps after the first,
 plus the start-up time (process start to the first step's line).
 """
 
