@@ -94,7 +94,7 @@ class TransitionPreranker:
         sums = np.asarray(counts.sum(axis=1)).ravel() + np.float32(1.0)
         damping = np.float32(self.damping)
         damp = 1.0 / np.array([x**damping for x in sums], dtype=np.float32)
-        self.matrix = _keep_top(sp.diags(damp.astype(np.float32)) @ counts, self.neighbours)
+        self.matrix = _keep_top(sp.diags(damp) @ counts, self.neighbours)
         self.popularity = np.bincount(flat, minlength=n_items).astype(np.float32)
         return self
 

@@ -135,7 +135,8 @@ def run(
         timing_file.write_text(json.dumps(timings, indent=2))
         log(f"[mini] {name} done in {timings[name]:.0f} s")
 
-    stage("data", data / "traces" / "sft.parquet", lambda: write_dataset(_fresh(data), s.data, rule_share=s.rule_share))
+    # the replay rows are written last (before the summary): a folder without them is incomplete
+    stage("data", data / REPLAY, lambda: write_dataset(_fresh(data), s.data, rule_share=s.rule_share))
     base_info = out / "base_model.json"
     stage(
         "base_model",
