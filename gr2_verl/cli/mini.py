@@ -11,9 +11,10 @@ EPILOG = """examples:
   gr2 mini                                  # the full run, report in runs/mini/
   gr2 mini --out runs/mini-fast --reasoning-steps 60 --dapo-steps 10
 
-Stages: synthetic shop -> tiny Qwen3 with its own small vocabulary -> recipes/midtrain_sft.sh ->
-recipes/reasoning_sft.sh -> recipes/dapo.sh with conditional_format and with naive_format (PRESET=cpu_tiny)
--> greedy answers on the held-out rows -> report.md, report.json, PNG plots.
+Stages: synthetic shop -> tiny Qwen3 with its own small vocabulary -> recipes/midtrain_sft.sh (the
+mixture, then the whole-prompt copy rows) -> recipes/reasoning_sft.sh (traces + replayed mid-training rows)
+-> recipes/dapo.sh with conditional_format and with naive_format (PRESET=cpu_tiny) -> greedy answers on the
+held-out rows -> report.md, report.json, PNG plots.
 """
 
 
