@@ -16,6 +16,8 @@ Timings on a shared machine are noisy: the load average is printed with them.
     python benchmarks/sid_scale.py --items 1000000 10000000 --save same_clusters
     python benchmarks/sid_scale.py --items 10000000 --fit-items 5000 --set steps=200 --set warmup_steps=50 \
         --save same_clusters_fit5k   # the fit of the runs before issue 13's speed-up
+    python benchmarks/sid_scale.py --items 10000000 --fit-items 5000 --set steps=200 --set warmup_steps=50 \
+        --threads 2 --save same_clusters_fit5k_2threads   # both cores, machine otherwise idle: 62 s, 98 CPU s
     python benchmarks/sid_scale.py --items 1000000 --unseen-clusters --fit-items 5000 --set steps=200 \
         --set warmup_steps=50 --save unseen_clusters_fit5k   # the overflow's worst case
     python benchmarks/sid_scale.py --items 20000 --fit-items 5000 --set steps=200 --set warmup_steps=50   # smoke
