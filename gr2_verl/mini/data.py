@@ -188,10 +188,10 @@ def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float = 0
     summary["traces"] = write_traces(out, rule_share, cfg.seed)
     midtrain = out / "sft" / "midtrain.parquet"
     copies = copy_rows(out / "rl" / "train.parquet", orders=3, prompt_share=0.5, seed=cfg.seed)
-    write_parquet(pq.read_table(midtrain).to_pylist() + copies, SFT_SCHEMA, midtrain)
+    mixture = pq.read_table(midtrain).to_pylist() + copies
+    write_parquet(mixture, SFT_SCHEMA, midtrain)
     whole = [row for row in copies if row["task"] == "copy_prompt"]
     write_parquet(whole, SFT_SCHEMA, out / COPY_PROMPTS)
-    mixture = pq.read_table(midtrain).to_pylist()
     replay = random.Random(f"{cfg.seed}:replay").sample(mixture, min(len(mixture), summary["traces"]["rows"]))
     write_parquet(replay, SFT_SCHEMA, out / REPLAY)
     summary["sft_midtrain"]["copy_rows"] = len(copies)
