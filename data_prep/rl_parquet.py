@@ -115,7 +115,7 @@ def rl_table(
     shown_list = list_array(cat.rendered.take(pa.array(shown.ravel())), np.full(n, k))
     users = user_contents(history, shown_list, hints=hints)
     messages = chat_pairs("system", pa.array([SYSTEM_PROMPT] * n), "user", users)
-    tpos = table.target_positions()[rows]
+    tpos = table.target_positions(rows)
     quoted = pc.binary_join_element_wise('"', cat.sids, '"', "")
     targets = table.targets.take(rows)
     truth = pc.binary_join_element_wise(

@@ -34,10 +34,11 @@ class SampleTable:
     def __len__(self) -> int:
         return len(self.splits)
 
-    def target_positions(self) -> np.ndarray:
-        """1-based pre-rank position of each sample's first target, 0 when the pre-ranker missed it."""
-        first = self.targets.values[self.targets.starts]
-        hits = self.candidates == first[:, None]
+    def target_positions(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """1-based pre-rank position of each sample's (or each of ``rows``') first target, 0 when missed."""
+        rows = np.arange(len(self)) if rows is None else rows
+        first = self.targets.values[self.targets.starts[rows]]
+        hits = self.candidates[rows] == first[:, None]
         return np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
 
     def split_counts(self, mask: np.ndarray | None = None) -> dict[str, int]:
