@@ -6,8 +6,11 @@ come from other categories. The pre-ranker's order puts the target at a position
 ``TARGET_POSITION_WEIGHTS`` (first about a third of the time), so the input order is a fair but
 beatable baseline and the target sits in every slot.
 
-SIDs have two levels: the first code is the category, the second the item within it, so the rule is
-visible in the SIDs alone (as a real RQ-VAE's first level clusters similar items) and in the text.
+SIDs have two levels: the first code is the category, the second the item (numbered across the whole
+catalogue), so the rule is visible in the SIDs alone (as a real RQ-VAE's first level clusters similar items)
+and in the text. With the second code numbered within the category, an item's second code said nothing about
+it on its own, and the model copied it from the wrong SID whenever an answer left the input order
+(recipes/README.md, "Learning to reorder").
 
 The dataset folder is written by ``data_prep.outputs.write_outputs`` (RL parquet per split, mid-training
 SFT rows); ``write_traces`` adds reasoning-SFT rows from a synthetic teacher (``traces/sft.parquet``).
@@ -61,15 +64,14 @@ class MiniConfig:
 
 
 def catalogue(cfg: MiniConfig) -> tuple[dict[str, Item], SidMap]:
-    """Items ``i<cat>_<n>`` titled ``<noun> <category> <n>`` and a collision-free 2-level SID map (category, n)."""
+    """Items ``i<cat>_<n>`` titled ``<noun> <category> <n>`` and a collision-free 2-level SID map (category, item)."""
     items, codes = {}, {}
     for c, cat in enumerate(CATEGORIES):
         for n in range(cfg.items_per_category):
             item_id = f"i{c}_{n}"
             items[item_id] = Item(item_id, f"{NOUNS[n % len(NOUNS)]} {cat} {n}", (cat,))
-            codes[item_id] = (c, n)
-    size = max(len(CATEGORIES), cfg.items_per_category)
-    return items, SidMap(levels=2, codebook_size=size, codes=codes)
+            codes[item_id] = (c, len(codes))
+    return items, SidMap(levels=2, codebook_size=len(codes), codes=codes)
 
 
 def _sample(rng: random.Random, cfg: MiniConfig, split: str, n: int) -> RerankSample:
@@ -149,11 +151,17 @@ def write_traces(data_dir: Path, rule_share: float, seed: int) -> dict[str, Any]
     return {"rows": len(out), "follow_rule": followed, "path": str(path)}
 
 
-def copy_rows(rl_parquet: Path, *, orders: int, prompt_share: float, seed: int) -> list[dict[str, Any]]:
+def copy_rows(
+    rl_parquet: Path, *, orders: int, prompt_share: float, seed: int, promote_share: float = 0.5
+) -> list[dict[str, Any]]:
     """Mid-training rows answering the candidate list as ``{"ranking": [...]}`` in the order shown.
 
     Per RL row: ``orders`` short rows (the candidate block alone, lines reshuffled, so the list is not
-    memorised) and, for ``prompt_share`` of the rows, the whole prompt with the list as given.
+    memorised) and, for ``prompt_share`` of the rows, the whole prompt with the list as given. A share
+    ``promote_share`` of the short rows (``promote_list``) ends with ``Put the <Category> item first.`` and
+    answers that item, then the rest in the order shown: the rule's answer with the choice given. Without
+    them every copy is position for position, and the model copied a SID's second code from the candidate
+    in the same slot rather than from the SID it had started (recipes/README.md, "Learning to reorder").
     """
     rng = random.Random(f"{seed}:copy")
     rows = []
@@ -164,10 +172,16 @@ def copy_rows(rl_parquet: Path, *, orders: int, prompt_share: float, seed: int) 
         lines = lines.split("\n")
         for _ in range(orders):
             rng.shuffle(lines)
-            block = "\n".join([header, *lines]) + "\n\n" + tail
             sids = [SID_PATTERN.search(line).group(0) for line in lines]
+            task, ending = "copy_list", tail
+            if rng.random() < promote_share:
+                pick = rng.randrange(len(lines))
+                category = lines[pick].rsplit("| ", 1)[1]
+                task, ending = "promote_list", f"Put the {category} item first."
+                sids = [sids[pick]] + [s for i, s in enumerate(sids) if i != pick]
+            block = "\n".join([header, *lines]) + "\n\n" + ending
             answer = {"role": "assistant", "content": json.dumps({"ranking": sids})}
-            rows.append({"messages": [{"role": "user", "content": block}, answer], "task": "copy_list"})
+            rows.append({"messages": [{"role": "user", "content": block}, answer], "task": task})
         if rng.random() < prompt_share:
             answer = {"role": "assistant", "content": json.dumps({"ranking": list(row.shown_candidates)})}
             rows.append({"messages": [*row.prompt, answer], "task": "copy_prompt"})

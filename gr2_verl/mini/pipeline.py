@@ -46,7 +46,7 @@ class MiniSettings:
     reasoning_steps: int = 1000
     reasoning_batch: int = 32
     reasoning_lr: float = 2e-3
-    dapo_steps: int = 15
+    dapo_steps: int = 25
     dapo_lr: float = 3e-4
     dapo_prompts: int = 8  # prompts per step (x rollout.n = 4 answers)
     # the rule's traces are 89 tokens: DAPO's overlong penalty starts a quarter below the limit (96 from 128)

@@ -9,6 +9,7 @@ report path, and the step-metric parser reads veRL's line format.
 from __future__ import annotations
 
 import json
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -87,20 +88,34 @@ def test_replay_rows_are_mid_training_rows_as_many_as_the_traces(data_dir):
     assert len({r["task"] for r in replay}) > 1  # a sample of the mixture, not one task
 
 
-def test_copy_rows_answer_the_list_in_the_order_shown(data_dir):
-    """Mid-training's copy rows: the candidate block (lines reshuffled) or the whole prompt -> the list as shown."""
+def test_copy_rows_answer_the_list_in_the_order_shown_or_with_the_named_item_first(data_dir):
+    """Mid-training's copy rows: the candidate block (lines reshuffled) or the whole prompt -> the list as shown;
+    ``promote_list`` rows name a category and answer its item first, the rest as shown."""
     from gr2_verl.mini.model import SID_PATTERN
 
     midtrain = pq.read_table(data_dir / "sft" / "midtrain.parquet").to_pylist()
     rl = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()
     candidates = {frozenset(json.loads(r["reward_model"]["ground_truth"])["candidates"]) for r in rl}
-    short = [r for r in midtrain if r["task"] == "copy_list"]
+    short = [r for r in midtrain if r["task"] in ("copy_list", "promote_list")]
+    promote = [r for r in short if r["task"] == "promote_list"]
     full = [r for r in midtrain if r["task"] == "copy_prompt"]
     assert len(short) == 3 * TINY.train and 0 < len(full) < TINY.train
+    assert 0.3 * len(short) < len(promote) < 0.7 * len(short)
+    moved = 0
     for row in short:
         user, answer = row["messages"][0]["content"], json.loads(row["messages"][1]["content"])["ranking"]
         assert user.startswith("Candidates to re-rank") and "history, oldest first" not in user
-        assert answer == SID_PATTERN.findall(user) and frozenset(answer) in candidates
+        shown = SID_PATTERN.findall(user)
+        assert frozenset(answer) in candidates and sorted(answer) == sorted(shown)
+        if row["task"] == "copy_list":
+            assert answer == shown
+            continue
+        category = re.search(r"Put the (\w+) item first\.$", user).group(1)
+        line = next(x for x in user.splitlines() if x.startswith("- ") and x.endswith(f"| {category}"))
+        assert answer[0] == SID_PATTERN.search(line).group(0)
+        assert answer[1:] == [s for s in shown if s != answer[0]]
+        moved += answer != shown
+    assert moved > len(promote) / 2  # the named item is mostly not first already
     assert len({r["messages"][0]["content"] for r in short}) > 2 * TINY.train  # reshuffled, not repeated
     prompts = {json.dumps(r["prompt"]): r["reward_model"]["ground_truth"] for r in rl}
     for row in full:
