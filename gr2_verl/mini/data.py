@@ -17,12 +17,13 @@ SFT rows); ``write_traces`` adds reasoning-SFT rows from a synthetic teacher (``
 
 Copying: a real base LLM can already copy text from its prompt; a random tiny model cannot, and without
 that skill every answer names SIDs outside the list. ``copy_rows`` adds mid-training rows whose answer is
-the candidate list as a JSON ranking, in the order shown: mostly on the candidate block alone (short rows,
-where the skill appears as a sudden drop in loss, after ~150-300 steps of 32 depending on the run), some on
-the whole RL prompt (where it must work). The whole-prompt rows are also written alone (``COPY_PROMPTS``)
-for a second, short mid-training phase after the drop. recipes/README.md, "Learning to copy", has the
-measurements. Reasoning SFT trains on the traces mixed half and half with mid-training rows (``REPLAY``):
-traces alone wiped out the copy skill, while one mixture from scratch learnt both ("Learning to reorder").
+the candidate list as a JSON ranking, in the order shown or with one named item first: mostly on the
+candidate block alone (short rows, where the skill appeared as a sudden drop in loss after ~150-300 steps
+of 32 at 2,000 training samples), some on the whole RL prompt (where it must work). The whole-prompt rows
+are also written alone (``COPY_PROMPTS``) for a second, short mid-training phase after the drop.
+recipes/README.md, "Learning to copy", has the measurements. Reasoning SFT trains on the traces mixed half
+and half with mid-training rows (``REPLAY``): traces alone wiped out the copy skill, while one mixture from
+scratch learnt both ("Learning to reorder").
 """
 
 from __future__ import annotations
