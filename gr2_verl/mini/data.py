@@ -9,8 +9,8 @@ beatable baseline and the target sits in every slot.
 SIDs have two levels: the first code is the category, the second the item (numbered across the whole
 catalogue), so the rule is visible in the SIDs alone (as a real RQ-VAE's first level clusters similar items)
 and in the text. With the second code numbered within the category, an item's second code said nothing about
-it on its own, and the model copied it from the wrong SID whenever an answer left the input order
-(recipes/README.md, "Learning to reorder").
+it on its own, and answers that left the input order often took it from the wrong SID (recipes/README.md,
+"Why DAPO finds nothing to reinforce").
 
 The dataset folder is written by ``data_prep.outputs.write_outputs`` (RL parquet per split, mid-training
 SFT rows); ``write_traces`` adds reasoning-SFT rows from a synthetic teacher (``traces/sft.parquet``).
@@ -161,8 +161,8 @@ def copy_rows(
     memorised) and, for ``prompt_share`` of the rows, the whole prompt with the list as given. A share
     ``promote_share`` of the short rows (``promote_list``) ends with ``Put the <Category> item first.`` and
     answers that item, then the rest in the order shown: the rule's answer with the choice given. Without
-    them every copy is position for position, and the model copied a SID's second code from the candidate
-    in the same slot rather than from the SID it had started (recipes/README.md, "Learning to reorder").
+    them every copy is position for position, and 73 of 100 answers forced into the rule's order took a
+    SID's second code from another item (recipes/README.md, "Why DAPO finds nothing to reinforce").
     """
     rng = random.Random(f"{seed}:copy")
     rows = []
