@@ -34,9 +34,8 @@ class SampleTable:
     def __len__(self) -> int:
         return len(self.splits)
 
-    def target_positions(self, rows: np.ndarray | None = None) -> np.ndarray:
+    def target_positions(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """1-based pre-rank position of each sample's (or each of ``rows``') first target, 0 when missed."""
-        rows = np.arange(len(self)) if rows is None else rows
         first = self.targets.values[self.targets.starts[rows]]
         hits = self.candidates[rows] == first[:, None]
         return np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
