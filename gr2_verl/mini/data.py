@@ -1,10 +1,15 @@
 """The miniature GR2 task: a synthetic shop whose next item is learnable from the prompt, written as real veRL data.
 
-The rule a small model can pick up: **the user's next item shares the category of their most recent
-item**. Every sample holds exactly one candidate of that category (the target) among K; the others
-come from other categories. The pre-ranker's order puts the target at a position drawn from
-``TARGET_POSITION_WEIGHTS`` (first about a third of the time), so the input order is a fair but
-beatable baseline and the target sits in every slot.
+The rule a small model can pick up: **the user's next item comes from the category that follows their most
+recent item's in a fixed cycle** (``CATEGORIES`` in order, Sports back to Books: a domain hint such as
+"shampoo -> conditioner", learnt from the data). Every sample holds exactly one candidate of that category (the
+target) among K, and no history item has it: the target's category code appears once in the prompt, so an answer
+that puts it first copies its SID from one place. (With the rule "same category as the most recent item", the
+last history item always shared the target's first code, and 59 of 100 rule answers took its second code:
+recipes/README.md, "Why DAPO finds nothing to reinforce".) The other candidates come from other categories, the
+most recent item's own among them (a same-category heuristic's pick). The pre-ranker's order puts the target at a
+position drawn from ``TARGET_POSITION_WEIGHTS`` (first about a third of the time), so the input order is a fair
+but beatable baseline and the target sits in every slot.
 
 SIDs have two levels: the first code is the category, the second the item (numbered across the whole
 catalogue), so the rule is visible in the SIDs alone (as a real RQ-VAE's first level clusters similar items)
@@ -75,18 +80,22 @@ def catalogue(cfg: MiniConfig) -> tuple[dict[str, Item], SidMap]:
     return items, SidMap(levels=2, codebook_size=len(codes), codes=codes)
 
 
+def next_category(c: int) -> int:
+    """The rule's category after category ``c`` (index into ``CATEGORIES``)."""
+    return (c + 1) % len(CATEGORIES)
+
+
 def _sample(rng: random.Random, cfg: MiniConfig, split: str, n: int) -> RerankSample:
     cats = list(range(len(CATEGORIES)))
-    history_cats = [rng.choice(cats) for _ in range(cfg.history)]
+    last_cat = rng.choice(cats)
+    target_cat = next_category(last_cat)
+    history_cats = [rng.choice([c for c in cats if c != target_cat]) for _ in range(cfg.history - 1)] + [last_cat]
     history: list[str] = []
     for c in history_cats:
         choices = [f"i{c}_{j}" for j in range(cfg.items_per_category) if f"i{c}_{j}" not in history]
         history.append(rng.choice(choices))
-    last_cat = history_cats[-1]
-    target = rng.choice(
-        [f"i{last_cat}_{j}" for j in range(cfg.items_per_category) if f"i{last_cat}_{j}" not in history]
-    )
-    others = [c for c in cats if c != last_cat]
+    target = f"i{target_cat}_{rng.randrange(cfg.items_per_category)}"
+    others = [c for c in cats if c != target_cat]
     negatives = [f"i{c}_{rng.randrange(cfg.items_per_category)}" for c in rng.sample(others, cfg.k - 1)]
     weights = TARGET_POSITION_WEIGHTS[: cfg.k]
     position = rng.choices(range(cfg.k), weights=weights)[0]
@@ -96,7 +105,7 @@ def _sample(rng: random.Random, cfg: MiniConfig, split: str, n: int) -> RerankSa
 
 
 def make_samples(cfg: MiniConfig) -> list[RerankSample]:
-    """Train, val and test samples, seeded; negatives never share the target's category."""
+    """Train, val and test samples, seeded; neither the history nor the negatives hold the target's category."""
     if cfg.k > len(CATEGORIES) or cfg.k < 2:
         raise ValueError(f"k must be in 2..{len(CATEGORIES)}, got {cfg.k}")
     rng = random.Random(cfg.seed)
@@ -107,19 +116,20 @@ def make_samples(cfg: MiniConfig) -> list[RerankSample]:
 def trace_answer(sids: Sequence[str], categories: Sequence[str], target_pos: int, *, follow_rule: bool) -> str:
     """A synthetic teacher's answer: ``<think>`` reasoning, then the JSON ranking.
 
-    ``follow_rule``: the target (same category as the last history item) first, the rest in input
+    ``follow_rule``: the target (of the category after the most recent item's) first, the rest in input
     order; otherwise the teacher keeps the pre-ranker's order (a weak teacher, as GR2's SFT-only model is).
-    The rule's thought walks the candidates in order, one line each: category, ``yes``/``no``, SID. Each
-    step is one the tiny model can learn (copy a word, compare it with the last item's category, copy a
-    SID), and the answer then copies the ``yes`` SID and the ``no`` SIDs in order; recipes/README.md,
-    "Learning to reorder", has the thoughts that were not learnt.
+    The rule's thought names the most recent item's category and the one after it, then walks the candidates
+    in order, one line each: category, ``yes``/``no``, SID. Each step is one the tiny model can learn (copy a
+    word, compare it with the wanted category, copy a SID), and the answer then copies the ``yes`` SID and the
+    ``no`` SIDs in order; recipes/README.md, "Learning to reorder", has the thoughts that were not learnt.
     """
     if follow_rule:
         order = [sids[target_pos]] + [s for i, s in enumerate(sids) if i != target_pos]
         category = categories[target_pos]
+        last = CATEGORIES[(CATEGORIES.index(category) - 1) % len(CATEGORIES)]
         marks = ["yes" if i == target_pos else "no" for i in range(len(sids))]
         lines = [f"{c} {m} {s}" for c, m, s in zip(categories, marks, sids, strict=True)]
-        thought = "\n".join([f"Last: {category}.", *lines])
+        thought = "\n".join([f"Last: {last}, so {category}.", *lines])
         summary = f"{category} first"
     else:
         order = list(sids)
@@ -215,7 +225,7 @@ def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float = 0
     summary["mini"] = {
         **cfg.__dict__,
         "rule_share": rule_share,
-        "rule": "target shares the last history item's category",
+        "rule": "target's category follows the last history item's (Books, Music, ..., Sports, Books)",
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

@@ -14,7 +14,7 @@ import re
 import pyarrow.parquet as pq
 import pytest
 
-from gr2_verl.mini.data import CATEGORIES, COPY_PROMPTS, REPLAY, MiniConfig, write_dataset
+from gr2_verl.mini.data import CATEGORIES, COPY_PROMPTS, REPLAY, MiniConfig, next_category, write_dataset
 from gr2_verl.mini.recipes import step_metrics
 from gr2_verl.outcome import judge
 from gr2_verl.types import SidMap
@@ -36,9 +36,11 @@ def test_rule_holds_and_target_positions_vary(data_dir):
     assert len(samples) == TINY.train + TINY.val + TINY.test
     positions = set()
     for s in samples:
-        last_cat = sid_map.codes[s["history"][-1]][0]
+        target_cat = next_category(sid_map.codes[s["history"][-1]][0])
         cats = [sid_map.codes[c][0] for c in s["candidates"]]
-        assert cats.count(last_cat) == 1 and sid_map.codes[s["targets"][0]][0] == last_cat
+        assert cats.count(target_cat) == 1 and sid_map.codes[s["targets"][0]][0] == target_cat
+        # the target's category code appears once in the prompt: its SID is copied from one place
+        assert all(sid_map.codes[h][0] != target_cat for h in s["history"])
         assert len(s["history"]) == TINY.history and len(s["candidates"]) == TINY.k
         positions.add(s["candidates"].index(s["targets"][0]))
     assert positions == set(range(TINY.k))
@@ -62,11 +64,14 @@ def test_traces_are_valid_answers_paid_as_intended(data_dir):
 
 
 def test_rule_thought_walks_the_candidates_and_marks_the_target(data_dir):
-    """One line per candidate in input order: its category, yes (the target) or no, its SID."""
+    """The most recent item's category and the one after it, then one line per candidate in input order: its
+    category, yes (the target) or no, its SID."""
     traces = pq.read_table(data_dir / "traces" / "sft.parquet").to_pylist()
     rl = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()
     sid_map = SidMap.load(str(data_dir / "sid_map.json"))
     category = {sid_map.sid(i): CATEGORIES[c[0]] for i, c in sid_map.codes.items()}
+    samples = [json.loads(line) for line in (data_dir / "samples.jsonl").read_text().splitlines()]
+    history = {s["sample_id"]: s["history"] for s in samples}
     ruled = 0
     for trace, row in zip(traces, rl, strict=True):
         thought = trace["messages"][-1]["content"].split("</think>")[0].removeprefix("<think>\n").strip()
@@ -75,7 +80,8 @@ def test_rule_thought_walks_the_candidates_and_marks_the_target(data_dir):
         ruled += 1
         truth = json.loads(row["reward_model"]["ground_truth"])
         target = truth["targets"][0]
-        wanted = [f"Last: {category[target]}."]
+        last = category[sid_map.sid(history[row["extra_info"]["sample_id"]][-1])]
+        wanted = [f"Last: {last}, so {category[target]}."]
         wanted += [f"{category[c]} {'yes' if c == target else 'no'} {c}" for c in truth["candidates"]]
         assert thought.split("\n") == wanted
     assert 0 < ruled < len(traces)
