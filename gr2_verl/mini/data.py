@@ -3,14 +3,13 @@
 The rule a small model can pick up: **the user's next item comes from the category that follows their most
 recent item's in a fixed cycle** (``CATEGORIES`` in order, Sports back to Books: a domain hint such as
 "shampoo -> conditioner", learnt from the data). Every sample holds exactly one candidate of that category (the
-target) among K; the others come from other categories, and no history item shares a category with any
-candidate, so each candidate's category code appears once in the prompt and an answer copies every SID from one
-place. (With the rule "same category as the most recent item", the last history item always shared the target's
-first code, and 59 of 100 rule answers took its second code; with history and negatives sharing categories, the
-answers that skipped the target miscopied the negatives' second codes: recipes/README.md, "Why DAPO finds
-nothing to reinforce".) The pre-ranker's order puts the target at a position drawn from
-``TARGET_POSITION_WEIGHTS`` (first about a third of the time), so the input order is a fair but beatable
-baseline and the target sits in every slot.
+target) among K, and no history item has it: the target's category code appears once in the prompt, so an answer
+that puts it first copies its SID from one place. (With the rule "same category as the most recent item", the
+last history item always shared the target's first code, and 59 of 100 rule answers took its second code:
+recipes/README.md, "Why DAPO finds nothing to reinforce".) The other candidates come from other categories, the
+most recent item's own among them (a same-category heuristic's pick). The pre-ranker's order puts the target at a
+position drawn from ``TARGET_POSITION_WEIGHTS`` (first about a third of the time), so the input order is a fair
+but beatable baseline and the target sits in every slot.
 
 SIDs have two levels: the first code is the category, the second the item (numbered across the whole
 catalogue), so the rule is visible in the SIDs alone (as a real RQ-VAE's first level clusters similar items)
@@ -90,15 +89,14 @@ def _sample(rng: random.Random, cfg: MiniConfig, split: str, n: int) -> RerankSa
     cats = list(range(len(CATEGORIES)))
     last_cat = rng.choice(cats)
     target_cat = next_category(last_cat)
-    negative_cats = rng.sample([c for c in cats if c not in (last_cat, target_cat)], cfg.k - 1)
-    pool = [c for c in cats if c != target_cat and c not in negative_cats]  # the most recent item's among them
-    history_cats = [rng.choice(pool) for _ in range(cfg.history - 1)] + [last_cat]
+    history_cats = [rng.choice([c for c in cats if c != target_cat]) for _ in range(cfg.history - 1)] + [last_cat]
     history: list[str] = []
     for c in history_cats:
         choices = [f"i{c}_{j}" for j in range(cfg.items_per_category) if f"i{c}_{j}" not in history]
         history.append(rng.choice(choices))
     target = f"i{target_cat}_{rng.randrange(cfg.items_per_category)}"
-    negatives = [f"i{c}_{rng.randrange(cfg.items_per_category)}" for c in negative_cats]
+    others = [c for c in cats if c != target_cat]
+    negatives = [f"i{c}_{rng.randrange(cfg.items_per_category)}" for c in rng.sample(others, cfg.k - 1)]
     weights = TARGET_POSITION_WEIGHTS[: cfg.k]
     position = rng.choices(range(cfg.k), weights=weights)[0]
     rng.shuffle(negatives)
@@ -107,9 +105,9 @@ def _sample(rng: random.Random, cfg: MiniConfig, split: str, n: int) -> RerankSa
 
 
 def make_samples(cfg: MiniConfig) -> list[RerankSample]:
-    """Train, val and test samples, seeded; one candidate per category, none of them a history item's category."""
-    if cfg.k > len(CATEGORIES) - 1 or cfg.k < 2:
-        raise ValueError(f"k must be in 2..{len(CATEGORIES) - 1}, got {cfg.k}")
+    """Train, val and test samples, seeded; neither the history nor the negatives hold the target's category."""
+    if cfg.k > len(CATEGORIES) or cfg.k < 2:
+        raise ValueError(f"k must be in 2..{len(CATEGORIES)}, got {cfg.k}")
     rng = random.Random(cfg.seed)
     sizes = {"train": cfg.train, "val": cfg.val, "test": cfg.test}
     return [_sample(rng, cfg, split, n) for split, size in sizes.items() for n in range(size)]
