@@ -6,8 +6,8 @@ recent item's in a fixed cycle** (``CATEGORIES`` in order, Sports back to Books:
 target) among K, and no history item has it: the target's category code appears once in the prompt, so an answer
 that puts it first copies its SID from one place. (With the rule "same category as the most recent item", the
 last history item always shared the target's first code, and 59 of 100 rule answers took its second code:
-recipes/README.md, "Why DAPO finds nothing to reinforce".) The other candidates come from other categories, the
-most recent item's own among them (a same-category heuristic's pick). The pre-ranker's order puts the target at a
+recipes/README.md, "Why DAPO finds nothing to reinforce".) The other candidates come from other categories, at
+times the most recent item's own (a same-category heuristic's pick). The pre-ranker's order puts the target at a
 position drawn from ``TARGET_POSITION_WEIGHTS`` (first about a third of the time), so the input order is a fair
 but beatable baseline and the target sits in every slot.
 
