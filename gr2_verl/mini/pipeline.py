@@ -49,7 +49,8 @@ class MiniSettings:
     reasoning_batch: int = 32
     reasoning_lr: float = 2e-3
     dapo_steps: int = 25
-    dapo_lr: float = 3e-5  # 3e-4 lowered R@1 from 0.965 to 0.885 in 25 steps; 3e-5 kept it (recipes/README.md, session 8)
+    # 3e-4 lowered R@1 from 0.965 to 0.885 in 25 steps; 3e-5 kept it (recipes/README.md, session 8)
+    dapo_lr: float = 3e-5
     dapo_prompts: int = 8  # prompts per step (x rollout.n = 4 answers)
     # the rule's traces are 89 tokens: DAPO's overlong penalty starts a quarter below the limit (96 from 128)
     max_response_length: int = 128
