@@ -126,7 +126,8 @@ def trace_answer(sids: Sequence[str], categories: Sequence[str], target_pos: int
     if follow_rule:
         order = [sids[target_pos]] + [s for i, s in enumerate(sids) if i != target_pos]
         category = categories[target_pos]
-        last = CATEGORIES[(CATEGORIES.index(category) - 1) % len(CATEGORIES)]
+        wanted = CATEGORIES.index(category)
+        last = CATEGORIES[next(c for c in range(len(CATEGORIES)) if next_category(c) == wanted)]
         marks = ["yes" if i == target_pos else "no" for i in range(len(sids))]
         lines = [f"{c} {m} {s}" for c, m, s in zip(categories, marks, sids, strict=True)]
         thought = "\n".join([f"Last: {last}, so {category}.", *lines])
