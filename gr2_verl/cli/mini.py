@@ -34,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reasoning-steps", type=int, help="reasoning SFT steps")
     p.add_argument("--dapo-steps", type=int, help="DAPO steps per reward")
     p.add_argument("--dapo-lr", type=float, help="DAPO learning rate")
-    p.add_argument("--rule-share", type=float, help="share of teacher traces that follow the rule")
+    p.add_argument(
+        "--rule-share", type=float, help="share of teacher traces following the rule (the rest: a same-category habit)"
+    )
     p.add_argument("--no-dapo", action="store_true", help="stop after reasoning SFT and report the stages so far")
     p.add_argument("--resume", action="store_true", help="keep the stages a previous run in --out completed")
     p.add_argument(

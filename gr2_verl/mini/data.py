@@ -6,8 +6,9 @@ recent item's in a fixed cycle** (``CATEGORIES`` in order, Sports back to Books:
 target) among K, and no history item has it: the target's category code appears once in the prompt, so an answer
 that puts it first copies its SID from one place. (With the rule "same category as the most recent item", the
 last history item always shared the target's first code, and 59 of 100 rule answers took its second code:
-recipes/README.md, "Why DAPO finds nothing to reinforce".) The other candidates come from other categories, at
-times the most recent item's own (a same-category heuristic's pick). The pre-ranker's order puts the target at a
+recipes/README.md, "Why DAPO finds nothing to reinforce".) One negative always has the most recent item's own
+category (the pick of a same-category heuristic, the teacher's habit in ``trace_answer``), the other negatives
+come from other categories. The pre-ranker's order puts the target at a
 position drawn from ``TARGET_POSITION_WEIGHTS`` (first about a third of the time), so the input order is a fair
 but beatable baseline and the target sits in every slot.
 
@@ -95,8 +96,9 @@ def _sample(rng: random.Random, cfg: MiniConfig, split: str, n: int) -> RerankSa
         choices = [f"i{c}_{j}" for j in range(cfg.items_per_category) if f"i{c}_{j}" not in history]
         history.append(rng.choice(choices))
     target = f"i{target_cat}_{rng.randrange(cfg.items_per_category)}"
-    others = [c for c in cats if c != target_cat]
-    negatives = [f"i{c}_{rng.randrange(cfg.items_per_category)}" for c in rng.sample(others, cfg.k - 1)]
+    others = [c for c in cats if c not in (target_cat, last_cat)]
+    same = rng.choice([f"i{last_cat}_{j}" for j in range(cfg.items_per_category) if f"i{last_cat}_{j}" not in history])
+    negatives = [same] + [f"i{c}_{rng.randrange(cfg.items_per_category)}" for c in rng.sample(others, cfg.k - 2)]
     weights = TARGET_POSITION_WEIGHTS[: cfg.k]
     position = rng.choices(range(cfg.k), weights=weights)[0]
     rng.shuffle(negatives)
@@ -105,9 +107,12 @@ def _sample(rng: random.Random, cfg: MiniConfig, split: str, n: int) -> RerankSa
 
 
 def make_samples(cfg: MiniConfig) -> list[RerankSample]:
-    """Train, val and test samples, seeded; neither the history nor the negatives hold the target's category."""
+    """Train, val and test samples, seeded; neither the history nor the negatives hold the target's category,
+    one negative holds the most recent item's."""
     if cfg.k > len(CATEGORIES) or cfg.k < 2:
         raise ValueError(f"k must be in 2..{len(CATEGORIES)}, got {cfg.k}")
+    if cfg.items_per_category <= cfg.history:
+        raise ValueError(f"items_per_category must exceed history ({cfg.history}), got {cfg.items_per_category}")
     rng = random.Random(cfg.seed)
     sizes = {"train": cfg.train, "val": cfg.val, "test": cfg.test}
     return [_sample(rng, cfg, split, n) for split, size in sizes.items() for n in range(size)]
@@ -116,32 +121,28 @@ def make_samples(cfg: MiniConfig) -> list[RerankSample]:
 def trace_answer(sids: Sequence[str], categories: Sequence[str], target_pos: int, *, follow_rule: bool) -> str:
     """A synthetic teacher's answer: ``<think>`` reasoning, then the JSON ranking.
 
-    ``follow_rule``: the target (of the category after the most recent item's) first, the rest in input
-    order; otherwise the teacher keeps the pre-ranker's order (a weak teacher, as GR2's SFT-only model is).
-    The rule's thought names the most recent item's category and the one after it, then walks the candidates
-    in order, one line each: category, ``yes``/``no``, SID. Each step is one the tiny model can learn (copy a
-    word, compare it with the wanted category, copy a SID), and the answer then copies the ``yes`` SID and the
-    ``no`` SIDs in order; recipes/README.md, "Learning to reorder", has the thoughts that were not learnt.
+    ``follow_rule``: the target (of the category after the most recent item's) first; otherwise the teacher's
+    habit, a same-category heuristic: the candidate of the most recent item's own category first (a negative:
+    a weak teacher, as GR2's SFT-only model is). The rest stay in input order. The thought names the most
+    recent item's category and the category it picks, then walks the candidates in order, one line each:
+    category, ``yes``/``no``, SID. Each step is one the tiny model can learn (copy a word, compare it with the
+    wanted category, copy a SID), and the answer then copies the ``yes`` SID and the ``no`` SIDs in order;
+    recipes/README.md, "Learning to reorder", has the thoughts that were not learnt.
     """
-    if follow_rule:
-        order = [sids[target_pos]] + [s for i, s in enumerate(sids) if i != target_pos]
-        category = categories[target_pos]
-        wanted = CATEGORIES.index(category)
-        last = CATEGORIES[next(c for c in range(len(CATEGORIES)) if next_category(c) == wanted)]
-        marks = ["yes" if i == target_pos else "no" for i in range(len(sids))]
-        lines = [f"{c} {m} {s}" for c, m, s in zip(categories, marks, sids, strict=True)]
-        thought = "\n".join([f"Last: {last}, so {category}.", *lines])
-        summary = f"{category} first"
-    else:
-        order = list(sids)
-        thought = "The input order looks right."
-        summary = "keep the input order"
-    answer = json.dumps({"reasoning": summary, "ranking": order}, ensure_ascii=False)
+    wanted = CATEGORIES.index(categories[target_pos])
+    last = CATEGORIES[next(c for c in range(len(CATEGORIES)) if next_category(c) == wanted)]
+    pick = target_pos if follow_rule else categories.index(last)
+    order = [sids[pick]] + [s for i, s in enumerate(sids) if i != pick]
+    marks = ["yes" if i == pick else "no" for i in range(len(sids))]
+    lines = [f"{c} {m} {s}" for c, m, s in zip(categories, marks, sids, strict=True)]
+    thought = "\n".join([f"Last: {last}, so {categories[pick]}.", *lines])
+    answer = json.dumps({"reasoning": f"{categories[pick]} first", "ranking": order}, ensure_ascii=False)
     return f"<think>\n{thought}\n</think>\n{answer}"
 
 
 def write_traces(data_dir: Path, rule_share: float, seed: int) -> dict[str, Any]:
-    """``traces/sft.parquet``: each training RL row's prompt + a teacher answer (``rule_share`` follow the rule)."""
+    """``traces/sft.parquet``: each training RL row's prompt + a teacher answer (``rule_share`` follow the rule,
+    the rest the same-category habit)."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()

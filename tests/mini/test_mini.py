@@ -39,6 +39,9 @@ def test_rule_holds_and_target_positions_vary(data_dir):
         target_cat = next_category(sid_map.codes[s["history"][-1]][0])
         cats = [sid_map.codes[c][0] for c in s["candidates"]]
         assert cats.count(target_cat) == 1 and sid_map.codes[s["targets"][0]][0] == target_cat
+        # the same-category habit always has a pick: a candidate of the last item's category, not in the history
+        last_cat = sid_map.codes[s["history"][-1]][0]
+        assert cats.count(last_cat) == 1 and s["candidates"][cats.index(last_cat)] not in s["history"]
         # the target's category code appears once in the prompt: its SID is copied from one place
         assert all(sid_map.codes[h][0] != target_cat for h in s["history"])
         assert len(s["history"]) == TINY.history and len(s["candidates"]) == TINY.k
@@ -58,14 +61,15 @@ def test_traces_are_valid_answers_paid_as_intended(data_dir):
         score = conditional_format(row["data_source"], answer, truth)
         target_first = judge(answer, truth).target_out_pos == 1
         kinds.add(target_first)
-        # rule-following traces promote the target (or it was first already): never below the format bonus
-        assert score["score"] >= 0.2 if target_first else score["score"] == 0.0
+        # rule-following traces promote the target (or it was first already): never below the format bonus;
+        # the habit's pick is a negative: the target keeps its place or drops one, no bonus
+        assert score["score"] >= 0.2 if target_first else score["score"] in (0.0, -1 / TINY.k)
     assert kinds == {True, False}
 
 
 def test_rule_thought_walks_the_candidates_and_marks_the_target(data_dir):
-    """The most recent item's category and the one after it, then one line per candidate in input order: its
-    category, yes (the target) or no, its SID."""
+    """The most recent item's category and the one picked (the one after it: the rule; the same: the habit), then
+    one line per candidate in input order: its category, yes (the pick) or no, its SID."""
     traces = pq.read_table(data_dir / "traces" / "sft.parquet").to_pylist()
     rl = pq.read_table(data_dir / "rl" / "train.parquet").to_pylist()
     sid_map = SidMap.load(str(data_dir / "sid_map.json"))
@@ -75,14 +79,14 @@ def test_rule_thought_walks_the_candidates_and_marks_the_target(data_dir):
     ruled = 0
     for trace, row in zip(traces, rl, strict=True):
         thought = trace["messages"][-1]["content"].split("</think>")[0].removeprefix("<think>\n").strip()
-        if not thought.startswith("Last: "):
-            continue
-        ruled += 1
         truth = json.loads(row["reward_model"]["ground_truth"])
         target = truth["targets"][0]
         last = category[sid_map.sid(history[row["extra_info"]["sample_id"]][-1])]
-        wanted = [f"Last: {last}, so {category[target]}."]
-        wanted += [f"{category[c]} {'yes' if c == target else 'no'} {c}" for c in truth["candidates"]]
+        habit = next(c for c in truth["candidates"] if category[c] == last)
+        pick = target if thought.startswith(f"Last: {last}, so {category[target]}.") else habit
+        ruled += pick == target
+        wanted = [f"Last: {last}, so {category[pick]}."]
+        wanted += [f"{category[c]} {'yes' if c == pick else 'no'} {c}" for c in truth["candidates"]]
         assert thought.split("\n") == wanted
     assert 0 < ruled < len(traces)
 
