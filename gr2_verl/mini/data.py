@@ -201,7 +201,7 @@ def copy_rows(
     return rows
 
 
-def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float = 1.0) -> dict[str, Any]:
+def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float) -> dict[str, Any]:
     """The dataset folder (``gr2 prepare`` layout) plus ``traces/sft.parquet``; returns the summary."""
     import pyarrow.parquet as pq
 

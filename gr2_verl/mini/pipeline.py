@@ -44,14 +44,15 @@ class MiniSettings:
     copy_steps: int = 100  # second phase: whole-prompt copy rows only
     copy_batch: int = 16
     copy_lr: float = 1e-3
-    # traces + as many mid-training rows, 32 a step: valid 0.635 / R@1 0.705 at step 1000, 0.920 / 0.965 at 1600
-    # (recipes/README.md, session 8)
+    # traces + as many mid-training rows, 32 a step: valid 1.000 at 1600 steps, 0.685 at 1200, and from the 1200-step
+    # model DAPO collapses to copying the input order (recipes/README.md, session 9)
     reasoning_steps: int = 1600
     reasoning_batch: int = 32
     reasoning_lr: float = 2e-3
     dapo_steps: int = 25
-    # 3e-4 lowered R@1 from 0.965 to 0.885 in 25 steps; 3e-5 kept it (recipes/README.md, session 8)
-    dapo_lr: float = 3e-5
+    # from the habit-following SFT model: 3e-4 lifts R@1 from 0.000 to 0.880 in 25 steps, 3e-5 to 0.030
+    # (recipes/README.md, session 9)
+    dapo_lr: float = 3e-4
     dapo_prompts: int = 8  # prompts per step (x rollout.n = 4 answers)
     # the rule's traces are 89 tokens: DAPO's overlong penalty starts a quarter below the limit (96 from 128)
     max_response_length: int = 128
