@@ -11,6 +11,7 @@ atomically, and nothing in them depends on time or paths: the same inputs and se
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,7 @@ FILES = {
     "summary_md": "summary.md",
 }
 CHUNK_ROWS = 50_000  # samples turned into rows at once (a parquet row group): ~100 MB, whatever the log size
+RL_BUILDERS = 2  # threads building RL chunks (beside the samples and SFT writers): the RL file takes longest
 
 
 def check_coverage(samples: Sequence[RerankSample], items: Mapping[str, Item], sid_map: SidMap) -> None:
@@ -251,24 +253,37 @@ def _write_rl(
     hints: str | None,
     progress: bool,
 ) -> dict[str, list[list[dict[str, str]]]]:
-    """``rl/<split>.parquet``, a row group per chunk; returns the prompts ``picked_rows`` chooses per split."""
+    """``rl/<split>.parquet``, a row group per chunk; returns the prompts ``picked_rows`` chooses per split.
+
+    The RL rows are the longest of the three writers: chunks are built on ``RL_BUILDERS`` threads (arrow's
+    string kernels release the GIL), at most ``RL_BUILDERS`` ahead of the writer, and written in order.
+    """
     bar = tqdm(total=int(keep.sum()), desc="RL rows", unit="row", disable=not progress)
     prompts = {}
-    for n, split in enumerate(SPLITS):
-        rows = np.flatnonzero(keep & (table.splits == n))
-        picked = picked_rows(len(rows), seed)
-        found: dict[int, list[dict[str, str]]] = {}
-        with parquet_writer(out / FILES[f"rl_{split}"], RL_SCHEMA) as writer:
-            for start in range(0, len(rows), CHUNK_ROWS):
+    with ThreadPoolExecutor(RL_BUILDERS) as pool:
+        for n, split in enumerate(SPLITS):
+            rows = np.flatnonzero(keep & (table.splits == n))
+            picked = picked_rows(len(rows), seed)
+            found: dict[int, list[dict[str, str]]] = {}
+
+            def build(start: int, rows: np.ndarray = rows) -> pa.Table:
                 index = np.arange(start, min(start + CHUNK_ROWS, len(rows)))
-                chunk = rl_table(table, cat, rows[index], index, dataset=dataset, seed=seed, shuffle=shuffle,
-                                 hints=hints)  # fmt: skip
-                writer.write_table(chunk)
-                wanted = [i for i in picked if start <= i < start + len(index)]
-                taken = chunk.column("prompt").take(pa.array([i - start for i in wanted], pa.int64())).to_pylist()
-                found.update(zip(wanted, taken, strict=True))
-                bar.update(len(index))
-        prompts[split] = [found[i] for i in picked]
+                return rl_table(table, cat, rows[index], index, dataset=dataset, seed=seed, shuffle=shuffle,
+                                hints=hints)  # fmt: skip
+
+            starts = range(0, len(rows), CHUNK_ROWS)
+            with parquet_writer(out / FILES[f"rl_{split}"], RL_SCHEMA) as writer:
+                pending = deque(pool.submit(build, start) for start in starts[:RL_BUILDERS])
+                for c, start in enumerate(starts):
+                    chunk = pending.popleft().result()
+                    if c + RL_BUILDERS < len(starts):
+                        pending.append(pool.submit(build, starts[c + RL_BUILDERS]))
+                    writer.write_table(chunk)
+                    wanted = [i for i in picked if start <= i < start + len(chunk)]
+                    taken = chunk.column("prompt").take(pa.array([i - start for i in wanted], pa.int64())).to_pylist()
+                    found.update(zip(wanted, taken, strict=True))
+                    bar.update(len(chunk))
+            prompts[split] = [found[i] for i in picked]
     bar.close()
     return prompts
 
