@@ -27,9 +27,9 @@ the candidate list as a JSON ranking, in the order shown or with one named item 
 candidate block alone (short rows, where the skill appeared as a sudden drop in loss after ~150-300 steps
 of 32 at 2,000 training samples), some on the whole RL prompt (where it must work). The whole-prompt rows
 are also written alone (``COPY_PROMPTS``) for a second, short mid-training phase after the drop.
-recipes/README.md, "Learning to copy", has the measurements. Reasoning SFT trains on the traces mixed half
-and half with mid-training rows (``REPLAY``): traces alone wiped out the copy skill, while one mixture from
-scratch learnt both ("Learning to reorder").
+recipes/README.md, "Learning to copy", has the measurements. Reasoning SFT trains on the traces mixed with
+mid-training rows (``REPLAY``, one for every two traces): traces alone wiped out the copy skill, while one
+mixture from scratch learnt both ("Learning to reorder").
 """
 
 from __future__ import annotations
@@ -54,7 +54,10 @@ NOUNS = ("Classic", "Deluxe", "Mini", "Pro", "Starter", "Travel", "Family", "Vin
 TARGET_POSITION_WEIGHTS = (0.34, 0.22, 0.18, 0.14, 0.12, 0.0, 0.0, 0.0)  # input order R@1 ~ 0.34 at K=5
 DATASET = "mini"
 COPY_PROMPTS = "sft/copy_prompt.parquet"  # the whole-prompt copy rows alone: the second mid-training phase
-REPLAY = "sft/replay.parquet"  # mid-training rows, as many as the traces, mixed into reasoning SFT
+REPLAY = "sft/replay.parquet"  # mid-training rows mixed into reasoning SFT, REPLAY_SHARE of the traces' count
+# Half as many replay rows as traces: every reasoning-SFT row is padded to a trace's length, so a replay row costs
+# as much as a trace; at one each, half the reasoning SFT went on replay (recipes/README.md, session 10).
+REPLAY_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,8 @@ def write_dataset(out_dir: str | Path, cfg: MiniConfig, *, rule_share: float) ->
     write_parquet(mixture, SFT_SCHEMA, midtrain)
     whole = [row for row in copies if row["task"] == "copy_prompt"]
     write_parquet(whole, SFT_SCHEMA, out / COPY_PROMPTS)
-    replay = random.Random(f"{cfg.seed}:replay").sample(mixture, min(len(mixture), summary["traces"]["rows"]))
+    replay_rows = min(len(mixture), round(REPLAY_SHARE * summary["traces"]["rows"]))
+    replay = random.Random(f"{cfg.seed}:replay").sample(mixture, replay_rows)
     write_parquet(replay, SFT_SCHEMA, out / REPLAY)
     summary["sft_midtrain"]["copy_rows"] = len(copies)
     summary["sft_midtrain"]["copy_prompt_rows"] = len(whole)

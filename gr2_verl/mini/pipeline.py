@@ -6,8 +6,9 @@ whole mixture, then a short one on the whole-prompt copy rows alone (``midtrain_
 copy skill the first phase finds on short rows into valid answers to real prompts. Reasoning SFT trains on
 the traces mixed with as many mid-training rows (``data.REPLAY``), so it does not wipe that skill out. DAPO
 runs twice from the same reasoning-SFT export, once with GR2's ``conditional_format`` reward and once with
-``naive_format`` (the hackable one). Each trained model answers the held-out test rows greedily
-(``generate.generate_answers``) and ``gr2_verl.evaluation`` scores them. ``run`` returns everything the report needs.
+``naive_format`` (the hackable one), side by side: a run alone leaves a core idle while it generates. Each
+trained model answers the held-out test rows greedily (``generate.generate_answers``) and ``gr2_verl.evaluation``
+scores them. ``run`` returns everything the report needs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,10 +46,11 @@ class MiniSettings:
     copy_steps: int = 100  # second phase: whole-prompt copy rows only
     copy_batch: int = 16
     copy_lr: float = 1e-3
-    # traces + as many mid-training rows, 32 a step: valid 1.000 at 1600 steps, 0.685 at 1200, and from the 1200-step
-    # model DAPO collapses to copying the input order (recipes/README.md, session 9)
+    # 1600 steps of 16 traces + 8 replay rows (data.REPLAY_SHARE). With 16 + 16 a step: valid 1.000 at 1600 steps,
+    # 0.685 at 1200, and from the 1200-step model DAPO collapses to copying the input order (recipes/README.md,
+    # sessions 9 and 10)
     reasoning_steps: int = 1600
-    reasoning_batch: int = 32
+    reasoning_batch: int = 24
     reasoning_lr: float = 2e-3
     dapo_steps: int = 25
     # from the habit-following SFT model: 3e-4 lifts R@1 from 0.000 to 0.880 in 25 steps, 3e-5 to 0.030
@@ -96,6 +99,17 @@ def dapo_overrides(s: MiniSettings, reward: str) -> list[str]:
     ]
 
 
+def side_by_side(runs: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """Run the recipe launchers in ``runs`` at the same time; returns each one's wall seconds.
+
+    Every run finishes (or fails) before this returns; the first failure is raised after the others end.
+    """
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        futures = {name: pool.submit(fn) for name, fn in runs.items()}
+        wait(futures.values())
+    return {name: future.result() for name, future in futures.items()}
+
+
 def _checkpoint_step(export: Path) -> str:
     """``global_step_N`` of an HF export (``.../global_step_N/[actor/]huggingface``): names its answers file."""
     return next(p.name for p in export.parents if p.name.startswith("global_step_"))
@@ -125,9 +139,13 @@ def run(
     timing_file = out / "timings.json"
     timings: dict[str, float] = json.loads(timing_file.read_text()) if resume and timing_file.exists() else {}
 
-    def stage(name: str, done: Path, fn: Callable[[], Any], *, steps: int = 0) -> None:
-        """Run ``fn`` unless resuming and ``done`` exists (for a training stage: holds a step >= ``steps``)."""
-        finished = done.exists() and (not steps or int(done.read_text().strip()) >= steps)
+    def stage(name: str, done: Path | list[Path], fn: Callable[[], Any], *, steps: int = 0) -> None:
+        """Run ``fn`` unless resuming and ``done`` exists (every path of a list; for a training stage: holds a
+        step >= ``steps``)."""
+        if isinstance(done, list):
+            finished = all(p.exists() for p in done)
+        else:
+            finished = done.exists() and (not steps or int(done.read_text().strip()) >= steps)
         if resume and finished and name in timings:
             log(f"[mini] {name}: kept from the previous run ({timings[name]:.0f} s)")
             return
@@ -191,24 +209,23 @@ def run(
         )
     # every stage's model answers the test rows: mid-training shows the copy skill, the later ones the ranking
     models = {name: latest_export(out / name, actor=False) for name in sft}
-    for reward in s.dapo_rewards:
-        name = f"dapo_{reward}"
+    dapo_runs = {f"dapo_{r}": r for r in s.dapo_rewards}
+    trackers = [out / name / "latest_checkpointed_iteration.txt" for name in dapo_runs]
+    if dapo_runs:
+        env = {"PRESET": "cpu_tiny", "MODEL": str(models["reasoning_sft"]), "DATA_DIR": str(data)}
         stage(
-            name,
-            out / name / "latest_checkpointed_iteration.txt",
-            lambda r=reward, o=out / name: run_recipe(
-                "dapo.sh",
+            "dapo",
+            trackers,
+            lambda: side_by_side(
                 {
-                    "PRESET": "cpu_tiny",
-                    "MODEL": str(models["reasoning_sft"]),
-                    "DATA_DIR": str(data),
-                    "OUT": str(_fresh(o)),
-                },
-                dapo_overrides(s, r),
-                logs / f"dapo_{r}.log",
+                    name: lambda n=name, r=reward: run_recipe(
+                        "dapo.sh", {**env, "OUT": str(_fresh(out / n))}, dapo_overrides(s, r), logs / f"{n}.log"
+                    )
+                    for name, reward in dapo_runs.items()
+                }
             ),
         )
-        models[name] = latest_export(out / name, actor=True)
+    models.update({name: latest_export(out / name, actor=True) for name in dapo_runs})
 
     test = data / "rl" / "test.parquet"
     rows = read_rl_rows(test)

@@ -14,7 +14,7 @@ import re
 import pyarrow.parquet as pq
 import pytest
 
-from gr2_verl.mini.data import CATEGORIES, COPY_PROMPTS, REPLAY, MiniConfig, next_category, write_dataset
+from gr2_verl.mini.data import CATEGORIES, COPY_PROMPTS, REPLAY, REPLAY_SHARE, MiniConfig, next_category, write_dataset
 from gr2_verl.mini.recipes import step_metrics
 from gr2_verl.outcome import judge
 from gr2_verl.types import SidMap
@@ -91,10 +91,10 @@ def test_rule_thought_walks_the_candidates_and_marks_the_target(data_dir):
     assert 0 < ruled < len(traces)
 
 
-def test_replay_rows_are_mid_training_rows_as_many_as_the_traces(data_dir):
+def test_replay_rows_are_mid_training_rows_half_as_many_as_the_traces(data_dir):
     midtrain = {json.dumps(r) for r in pq.read_table(data_dir / "sft" / "midtrain.parquet").to_pylist()}
     replay = pq.read_table(data_dir / REPLAY).to_pylist()
-    assert len(replay) == TINY.train and all(json.dumps(r) in midtrain for r in replay)
+    assert len(replay) == round(REPLAY_SHARE * TINY.train) and all(json.dumps(r) in midtrain for r in replay)
     assert len({r["task"] for r in replay}) > 1  # a sample of the mixture, not one task
 
 
