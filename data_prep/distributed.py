@@ -1,4 +1,6 @@
-"""The pre-ranker's candidates on a Ray cluster (Ray Data), the same as ``preranker.candidate_lists`` gives.
+"""The heavy parts of ``gr2 prepare`` on a Ray cluster, with the single-machine results: the pre-ranker's
+candidates (Ray Data, as ``preranker.candidate_lists`` gives them) and the RL rows (Ray tasks, as
+``rl_parquet.rl_table`` builds them).
 
 Why Ray: veRL already runs on it (its trainer is a Ray job), so a cluster that trains can prepare data with
 no new service; Ray Data streams blocks between workers and spills to storage when memory runs short.
@@ -9,10 +11,16 @@ log. The fold models (a global aggregation over all users' training interactions
 one per fold, and shared through the object store; each block is then scored by ``top_k`` where it lives.
 Row order and results are the single-machine ones: each example keeps its index, and scores do not depend
 on which rows are scored together.
+
+RL rows: the sample table and the catalogue go to the object store once; each chunk of rows is a task, and
+the driver writes the chunks in order into one parquet file per split (``outputs.write_outputs``), so the
+files are the ones a run without Ray writes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -21,7 +29,11 @@ import pyarrow.compute as pc
 
 from data_prep.interactions import Examples, Ragged
 from data_prep.preranker import PopularityRanker, TransitionPreranker, fold_plan, top_k
+from data_prep.rl_parquet import Catalogue, rl_table
+from data_prep.sample_table import SampleTable
 
+# a finished chunk (~100 MB at outputs.CHUNK_ROWS) waits in the driver's memory for its turn to be written
+RL_CHUNKS_AHEAD = 8
 HASH = 2654435761  # Knuth's multiplicative hash: spreads consecutive user codes over the shards
 
 
@@ -105,3 +117,19 @@ def candidate_lists_ray(
         cands = np.asarray(batch.column("candidates").combine_chunks().flatten(), dtype=np.int64).reshape(-1, k)
         out[np.asarray(batch.column("index"))] = cands
     return out
+
+
+def rl_chunks_ray(
+    table: SampleTable, cat: Catalogue, **options: Any
+) -> tuple[Callable[[np.ndarray, np.ndarray], Future[pa.Table]], int]:
+    """``rl_table(table, cat, rows, index, **options)`` as a Ray task: returns ``submit(rows, index)`` (a future of
+    the chunk) and how many chunks to keep in flight (one per cluster CPU, at most ``RL_CHUNKS_AHEAD``)."""
+    import ray
+
+    build = ray.remote(rl_table)
+    table_ref, cat_ref = ray.put(table), ray.put(cat)
+
+    def submit(rows: np.ndarray, index: np.ndarray) -> Future[pa.Table]:
+        return build.remote(table_ref, cat_ref, rows, index, **options).future()
+
+    return submit, max(1, min(RL_CHUNKS_AHEAD, int(ray.cluster_resources().get("CPU", 1))))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -168,13 +168,15 @@ def write_outputs(
     report: Mapping[str, Any] | None = None,
     prompt_stats: bool = True,
     progress: bool = False,
+    ray: bool = False,
 ) -> dict[str, Any]:
     """Write every file of the dataset folder and return the summary (also saved as summary.json/.md).
 
     ``samples`` is a ``SampleTable`` (``build_samples``) or a list of ``RerankSample``; ``popularity`` is
     the training interaction count per item (``extra_info.candidate_popularity``); ``report`` (counts,
     pre-ranker metrics from the loading side) is copied into the summary. Rows are built and written a
-    chunk at a time, so memory follows the chunk, not the dataset.
+    chunk at a time, so memory follows the chunk, not the dataset. ``ray``: build the RL rows as tasks on the
+    Ray cluster ``ray.init`` connected to (``data_prep.distributed``); the files are the same.
     """
     out = Path(out_dir)
     if not len(samples):
@@ -215,7 +217,7 @@ def write_outputs(
 
     def write_rl() -> dict[str, list[list[dict[str, str]]]]:
         return _write_rl(table, cat, keep, out, dataset=dataset, seed=seed, shuffle=shuffle, hints=hints,
-                         progress=progress)  # fmt: skip
+                         progress=progress, ray=ray)  # fmt: skip
 
     # The three big files at once: arrow kernels, parquet encoding and file writes release the GIL.
     with ThreadPoolExecutor(3) as pool:
@@ -252,32 +254,39 @@ def _write_rl(
     shuffle: bool,
     hints: str | None,
     progress: bool,
+    ray: bool = False,
 ) -> dict[str, list[list[dict[str, str]]]]:
     """``rl/<split>.parquet``, a row group per chunk; returns the prompts ``picked_rows`` chooses per split.
 
     The RL rows are the longest of the three writers: chunks are built on ``RL_BUILDERS`` threads (arrow's
-    string kernels release the GIL), at most ``RL_BUILDERS`` ahead of the writer, and written in order.
+    string kernels release the GIL), or as Ray tasks with ``ray``, a few ahead of the writer, and written in order.
     """
     bar = tqdm(total=int(keep.sum()), desc="RL rows", unit="row", disable=not progress)
     prompts = {}
+    options = {"dataset": dataset, "seed": seed, "shuffle": shuffle, "hints": hints}
     with ThreadPoolExecutor(RL_BUILDERS) as pool:
+        if ray:
+            from data_prep.distributed import rl_chunks_ray
+
+            submit, ahead = rl_chunks_ray(table, cat, **options)
+        else:
+            submit, ahead = (lambda rows, index: pool.submit(rl_table, table, cat, rows, index, **options)), RL_BUILDERS
         for n, split in enumerate(SPLITS):
             rows = np.flatnonzero(keep & (table.splits == n))
             picked = picked_rows(len(rows), seed)
             found: dict[int, list[dict[str, str]]] = {}
 
-            def build(start: int, rows: np.ndarray = rows) -> pa.Table:
+            def build(start: int, rows: np.ndarray = rows) -> Future[pa.Table]:
                 index = np.arange(start, min(start + CHUNK_ROWS, len(rows)))
-                return rl_table(table, cat, rows[index], index, dataset=dataset, seed=seed, shuffle=shuffle,
-                                hints=hints)  # fmt: skip
+                return submit(rows[index], index)
 
             starts = range(0, len(rows), CHUNK_ROWS)
             with parquet_writer(out / FILES[f"rl_{split}"], RL_SCHEMA) as writer:
-                pending = deque(pool.submit(build, start) for start in starts[:RL_BUILDERS])
+                pending = deque(build(start) for start in starts[:ahead])
                 for c, start in enumerate(starts):
                     chunk = pending.popleft().result()
-                    if c + RL_BUILDERS < len(starts):
-                        pending.append(pool.submit(build, starts[c + RL_BUILDERS]))
+                    if c + ahead < len(starts):
+                        pending.append(build(starts[c + ahead]))
                     writer.write_table(chunk)
                     wanted = [i for i in picked if start <= i < start + len(chunk)]
                     taken = chunk.column("prompt").take(pa.array([i - start for i in wanted], pa.int64())).to_pylist()

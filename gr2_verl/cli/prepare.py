@@ -57,8 +57,8 @@ def _common() -> argparse.ArgumentParser:
     p.add_argument(
         "--ray",
         action="store_true",
-        help="score the pre-ranker's candidates on a Ray cluster: RAY_ADDRESS if set, else a local one "
-        "(same output; see data_prep/README.md)",
+        help="score the pre-ranker's candidates and build the RL rows on a Ray cluster: RAY_ADDRESS if set, "
+        "else a local one (same output; see data_prep/README.md)",
     )
     p.add_argument(
         "--split-at",
@@ -282,6 +282,7 @@ def run(args: argparse.Namespace) -> int:
         general=general,
         report=prepared.report,
         progress=True,
+        ray=args.ray,
     )
     counts = summary["log"]
     print(f"{dataset}: {counts['users']} users, {counts['items']} items, {counts['interactions']} interactions")
