@@ -1,4 +1,4 @@
-"""Time and peak memory of ``gr2 prepare`` end to end: ML-100K, synthetic logs of 1M and 10M interactions.
+"""Time and peak memory of ``gr2 prepare`` end to end: ML-100K, synthetic logs of 1M to 20M interactions.
 
 Goals (issue 13): ML-100K <= 30 s; ``gr2 prepare custom`` on 1M interactions <= 30 s and on 10M (1M users,
 200k items, Zipf popularity) <= 5 min and <= 4 GB peak RSS. SID fitting is excluded (a hand-made SID map).
@@ -9,6 +9,9 @@ Each case runs in its own child process so its peak resident memory is its own.
   samples), write (every output file plus prompt-length statistics, Qwen3 tokenizer load included).
 - ``custom-1m``, ``custom-10m``: the ``gr2 prepare custom`` command itself on files from
   ``data_prep.synthetic.write_synthetic_files`` (generated first, not timed): the whole command is timed.
+- ``custom-20m``: twice the 10M log (2M users, 400k items): how time and memory grow with the log.
+- ``custom-1m-ray``, ``custom-10m-ray``: the same commands with ``--ray`` (a local Ray cluster started by the
+  command, its start-up included); peak RSS is one process's (``ru_maxrss``), not the cluster's sum.
 
 CPU s is user + system of the whole child (a figure less sensitive to a busy machine than wall time); the
 load average (1 min) before and after each case is recorded. "before" columns come from
@@ -30,10 +33,14 @@ import tempfile
 import time
 from pathlib import Path
 
-CASES = ("ml-100k", "synthetic-1m", "custom-1m", "custom-10m")
+CASES = ("ml-100k", "synthetic-1m", "custom-1m", "custom-10m", "custom-20m", "custom-1m-ray", "custom-10m-ray")
 DEFAULT = ("ml-100k", "synthetic-1m", "custom-1m")
 # users, items, log rows
-CUSTOM = {"custom-1m": (100_000, 20_000, 1_000_000), "custom-10m": (1_000_000, 200_000, 10_000_000)}
+CUSTOM = {
+    "custom-1m": (100_000, 20_000, 1_000_000),
+    "custom-10m": (1_000_000, 200_000, 10_000_000),
+    "custom-20m": (2_000_000, 400_000, 20_000_000),
+}
 BEFORE = Path(__file__).parent / "results" / "prepare_speed_before.json"
 
 
@@ -108,14 +115,15 @@ def run_command(case: str) -> dict:
     """Generate the case's files, then time ``gr2 prepare custom`` on them in a child process."""
     from data_prep.synthetic import write_synthetic_files
 
-    users, items, rows = CUSTOM[case]
+    ray = case.endswith("-ray")
+    users, items, rows = CUSTOM[case.removesuffix("-ray")]
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         files = write_synthetic_files(Path(tmp) / "in", users, items, rows, seed=0)
         generated = time.perf_counter() - start
         gr2 = Path(sys.executable).with_name("gr2")
         argv = [str(gr2), "prepare", "custom", "--name", case, "--out", f"{tmp}/out"]
-        argv += [f"--{flag.replace('_', '-')}={path}" for flag, path in files.items()]
+        argv += [f"--{flag.replace('_', '-')}={path}" for flag, path in files.items()] + ["--ray"] * ray
         load_before = os.getloadavg()[0]
         start = time.perf_counter()
         child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -129,7 +137,8 @@ def run_command(case: str) -> dict:
         sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in out.rglob("*.*")}
     return {
         "case": case,
-        "command": "gr2 prepare custom --interactions log.csv --items items.jsonl --sid-map sid_map.json --out out",
+        "command": "gr2 prepare custom --interactions log.csv --items items.jsonl --sid-map sid_map.json --out out"
+        + " --ray" * ray,
         "generated": {"users": users, "items": items, "log_rows": summary["log"]["interactions_raw"],
                       "seconds": round(generated, 1)},  # fmt: skip
         "interactions": summary["log"]["interactions"],
@@ -163,7 +172,7 @@ def main() -> int:
         return 0
     results = []
     for case in DEFAULT if "all" in args.case else args.case:
-        if case in CUSTOM:
+        if case.removesuffix("-ray") in CUSTOM:
             results.append(run_command(case))
             continue
         load_before = os.getloadavg()[0]
