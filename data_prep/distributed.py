@@ -48,6 +48,7 @@ def _score(batch: pa.Table, models: dict[int, Any], k: int) -> pa.Table:
     is, so the models never pass through the driver or ride along in the pickled function (~800 MB at 10M).
     """
     import ray
+
     lengths = np.asarray(pc.list_value_length(batch.column("sequence")), dtype=np.int64)
     seqs = Ragged(
         np.asarray(batch.column("sequence").combine_chunks().flatten(), dtype=np.int64),
