@@ -81,7 +81,7 @@ def run_case(case: str) -> dict:
         sid_map = sequential_sid_map(prepared.item_ids)
         start = time.perf_counter()
         summary = write_outputs(
-            prepared.table,
+            prepared.shards,
             {i: items[i] for i in prepared.item_ids},
             sid_map,
             workdir / "out",
@@ -95,7 +95,7 @@ def run_case(case: str) -> dict:
     return {
         "case": case,
         "interactions": summary["log"]["interactions"],
-        "samples": len(prepared.table),
+        "samples": len(prepared.shards),
         "rl_rows": {s: c["rows"] for s, c in summary["rl"].items()},
         "seconds": {
             "load": round(t_load, 2),

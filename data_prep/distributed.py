@@ -12,9 +12,9 @@ one per fold, and shared through the object store; each block is then scored by 
 Row order and results are the single-machine ones: each example keeps its index, and scores do not depend
 on which rows are scored together.
 
-RL rows: the sample table and the catalogue go to the object store once; each chunk of rows is a task, and
-the driver writes the chunks in order into one parquet file per split (``outputs.write_outputs``), so the
-files are the ones a run without Ray writes.
+RL rows: the catalogue and each shard's sample table go to the object store once; each chunk of rows is a
+task, and the driver writes the chunks in order into one parquet file per split (``outputs.write_outputs``),
+so the files are the ones a run without Ray writes.
 """
 
 from __future__ import annotations
@@ -125,16 +125,21 @@ def candidate_lists_ray(
 
 
 def rl_chunks_ray(
-    table: SampleTable, cat: Catalogue, **options: Any
-) -> tuple[Callable[[np.ndarray, np.ndarray], Future[pa.Table]], int]:
-    """``rl_table(table, cat, rows, index, **options)`` as a Ray task: returns ``submit(rows, index)`` (a future of
-    the chunk) and how many chunks to keep in flight (one per cluster CPU, at most ``RL_CHUNKS_AHEAD``)."""
+    cat: Catalogue, **options: Any
+) -> tuple[Callable[[SampleTable, np.ndarray, np.ndarray], Future[pa.Table]], int]:
+    """``rl_table(table, cat, rows, index, **options)`` as a Ray task: returns ``submit(table, rows, index)`` (a
+    future of the chunk) and how many chunks to keep in flight (one per cluster CPU, at most ``RL_CHUNKS_AHEAD``).
+    Each shard's table goes to the object store once, with its first chunk."""
     import ray
 
     build = ray.remote(rl_table)
-    table_ref, cat_ref = ray.put(table), ray.put(cat)
+    cat_ref = ray.put(cat)
+    stored: dict[int, Any] = {}  # id of the shard's table -> its object ref (one shard at a time)
 
-    def submit(rows: np.ndarray, index: np.ndarray) -> Future[pa.Table]:
-        return build.remote(table_ref, cat_ref, rows, index, **options).future()
+    def submit(table: SampleTable, rows: np.ndarray, index: np.ndarray) -> Future[pa.Table]:
+        if id(table) not in stored:
+            stored.clear()
+            stored[id(table)] = ray.put(table)
+        return build.remote(stored[id(table)], cat_ref, rows, index, **options).future()
 
     return submit, max(1, min(RL_CHUNKS_AHEAD, int(ray.cluster_resources().get("CPU", 1))))

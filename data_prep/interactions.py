@@ -42,6 +42,14 @@ class Ragged:
         values = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
         return cls(values.astype(np.int64), np.cumsum(lengths) - lengths, lengths)
 
+    @classmethod
+    def concat(cls, parts: list[Ragged]) -> Ragged:
+        """The rows of ``parts`` one after another (sharing ``values`` when every part does)."""
+        if all(p.values is parts[0].values for p in parts):
+            return cls(parts[0].values, np.concatenate([p.starts for p in parts]),
+                       np.concatenate([p.lengths for p in parts]))  # fmt: skip
+        return cls.from_rows([p.row(r) for p in parts for r in range(len(p))])
+
     def __len__(self) -> int:
         return len(self.lengths)
 

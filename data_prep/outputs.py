@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from tqdm import tqdm
 from data_prep.interactions import SPLITS
 from data_prep.prompt_stats import picked_rows, prompt_length_stats
 from data_prep.rl_parquet import Catalogue, ambiguous, catalogue, list_array, rl_table
-from data_prep.sample_table import SampleTable
+from data_prep.sample_table import SampleShards, SampleTable
 from data_prep.sft_parquet import SFT_SCHEMA, midtrain_chunks
 from gr2_verl.io import atomic_path, atomic_write_text, parquet_writer
 from gr2_verl.rl_row import RL_SCHEMA
@@ -57,15 +59,16 @@ def check_coverage(samples: Sequence[RerankSample], items: Mapping[str, Item], s
                 raise ValueError(f"sample '{s.sample_id}': item '{item_id}' has no SID in the SID map")
 
 
-def _check_table(table: SampleTable, items: Mapping[str, Item], sid_map: SidMap) -> None:
-    """``check_coverage`` for a table: per item first; the samples are scanned only to name a culprit."""
+def _check_shards(shards: SampleShards, items: Mapping[str, Item], sid_map: SidMap) -> None:
+    """``check_coverage`` for tables: per item first; the samples are scanned only to name a culprit."""
     for item_id in items:
         if item_id not in sid_map.codes:
             raise ValueError(f"catalogue item '{item_id}' has no SID in the SID map")
-    bad = [n for n, x in enumerate(table.item_ids.tolist()) if x not in items or x not in sid_map.codes]
-    for start in range(0, len(table), CHUNK_ROWS) if bad else ():
-        rows = np.arange(start, min(start + CHUNK_ROWS, len(table)))
-        check_coverage(_rows(table, rows).to_samples(), items, sid_map)
+    bad = [x for x in shards.item_ids.tolist() if x not in items or x not in sid_map.codes]
+    for table in shards if bad else ():
+        for start in range(0, len(table), CHUNK_ROWS):
+            rows = np.arange(start, min(start + CHUNK_ROWS, len(table)))
+            check_coverage(_rows(table, rows).to_samples(), items, sid_map)
 
 
 def _rows(table: SampleTable, rows: np.ndarray) -> SampleTable:
@@ -131,29 +134,43 @@ def _sample_lines(table: SampleTable, item_json: pa.Array, rows: np.ndarray) -> 
     return line.to_pylist()
 
 
-def _plan(table: SampleTable, cat: Catalogue, keep_all: bool) -> tuple[np.ndarray, dict[str, dict[str, int]]]:
-    """Which samples become RL rows, and per split: ``rows`` written, ``skipped_miss`` (target not among
-    the candidates, without ``keep_all``), ``sid_collision`` (dropped: ambiguous ground truth)."""
-    hit = table.target_positions() > 0
-    collision = np.zeros(len(table), dtype=bool)
-    for start in range(0, len(table), 20 * CHUNK_ROWS):
-        rows = np.arange(start, min(start + 20 * CHUNK_ROWS, len(table)))
-        collision[rows] = ambiguous(table, cat, rows)
-    considered = hit | keep_all
-    keep = considered & ~collision
-    counts = {}
-    for n, s in enumerate(SPLITS):
-        split = table.splits == n
-        counts[s] = {
-            "rows": int((keep & split).sum()),
-            "skipped_miss": int((~considered & split).sum()),
-            "sid_collision": int((considered & collision & split).sum()),
-        }
-    return keep, counts
+@dataclass(frozen=True)
+class _Plan:
+    """Which samples become RL rows (one mask per shard) and the counts per split for the summary: ``rl``
+    (``rows`` written, ``skipped_miss``: target not among the candidates, without ``keep_all``,
+    ``sid_collision``: dropped, ambiguous ground truth), ``samples`` and ``hits`` (target among the candidates)."""
+
+    keep: list[np.ndarray]
+    rl: dict[str, dict[str, int]]
+    samples: dict[str, int]
+    hits: dict[str, int]
+
+
+def _plan(shards: SampleShards, cat: Catalogue, keep_all: bool) -> _Plan:
+    """One pass over the shards: the RL rows and the counts, before anything is written."""
+    keep = []
+    counts = {s: {"rows": 0, "skipped_miss": 0, "sid_collision": 0, "samples": 0, "hits": 0} for s in SPLITS}
+    for table in shards:
+        hit = table.target_positions() > 0
+        collision = np.zeros(len(table), dtype=bool)
+        for start in range(0, len(table), 20 * CHUNK_ROWS):
+            rows = np.arange(start, min(start + 20 * CHUNK_ROWS, len(table)))
+            collision[rows] = ambiguous(table, cat, rows)
+        considered = hit | keep_all
+        keep.append(considered & ~collision)
+        masks = {"rows": keep[-1], "skipped_miss": ~considered, "sid_collision": considered & collision,
+                 "samples": np.ones(len(table), dtype=bool), "hits": hit}  # fmt: skip
+        for n, s in enumerate(SPLITS):
+            split = table.splits == n
+            for name, mask in masks.items():
+                counts[s][name] += int((mask & split).sum())
+    samples = {s: counts[s].pop("samples") for s in SPLITS}
+    hits = {s: counts[s].pop("hits") for s in SPLITS}
+    return _Plan(keep, counts, samples, hits)
 
 
 def write_outputs(
-    samples: SampleTable | Sequence[RerankSample],
+    samples: SampleShards | SampleTable | Sequence[RerankSample],
     items: Mapping[str, Item],
     sid_map: SidMap,
     out_dir: str | Path,
@@ -172,26 +189,30 @@ def write_outputs(
 ) -> dict[str, Any]:
     """Write every file of the dataset folder and return the summary (also saved as summary.json/.md).
 
-    ``samples`` is a ``SampleTable`` (``build_samples``) or a list of ``RerankSample``; ``popularity`` is
-    the training interaction count per item (``extra_info.candidate_popularity``); ``report`` (counts,
-    pre-ranker metrics from the loading side) is copied into the summary. Rows are built and written a
-    chunk at a time, so memory follows the chunk, not the dataset. ``ray``: build the RL rows as tasks on the
-    Ray cluster ``ray.init`` connected to (``data_prep.distributed``); the files are the same.
+    ``samples`` is ``SampleShards`` (``build_samples``), one ``SampleTable`` or a list of ``RerankSample``;
+    ``popularity`` is the training interaction count per item (``extra_info.candidate_popularity``); ``report``
+    (counts, pre-ranker metrics from the loading side) is copied into the summary. Shards are built when needed
+    and rows are built and written a chunk at a time, so memory follows the shard and the chunk, not the
+    dataset. ``ray``: build the RL rows as tasks on the Ray cluster ``ray.init`` connected to
+    (``data_prep.distributed``); the files are the same.
     """
     out = Path(out_dir)
     if not len(samples):
         raise ValueError("no samples to write: every example was left out (see the counts above); nothing written")
-    if isinstance(samples, SampleTable):
-        table = samples
-        _check_table(table, items, sid_map)
+    if isinstance(samples, SampleShards):
+        shards = samples
+    elif isinstance(samples, SampleTable):
+        shards = SampleShards.of(samples)
     else:
         check_coverage(samples, items, sid_map)
-        table = SampleTable.from_samples(samples, list(items))
-    cat = catalogue(items, sid_map, popularity, table)
-    keep, rl_counts = _plan(table, cat, keep_all)
-    if not keep.any():
+        shards = SampleShards.of(SampleTable.from_samples(samples, list(items)))
+    _check_shards(shards, items, sid_map)
+    cat = catalogue(items, sid_map, popularity, shards.item_ids)
+    plan = _plan(shards, cat, keep_all)
+    rl_counts = plan.rl
+    if not any(c["rows"] for c in rl_counts.values()):
         raise ValueError(
-            f"no RL rows from {len(table)} samples ({_drops(rl_counts)}); nothing written. A sample becomes a row "
+            f"no RL rows from {len(shards)} samples ({_drops(rl_counts)}); nothing written. A sample becomes a row "
             "when its target is among its K candidates (--keep-all keeps misses) and its candidates' SIDs differ"
         )
     lines = [
@@ -200,23 +221,24 @@ def write_outputs(
     ]
     atomic_write_text(out / FILES["items"], "".join(x + "\n" for x in lines))
     sid_map.save(str(out / FILES["sid_map"]))
-    item_json = _json_strings(pa.array(table.item_ids, pa.string()))
+    item_json = _json_strings(pa.array(shards.item_ids, pa.string()))
 
     def write_samples() -> None:
         with atomic_path(out / FILES["samples"]) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            for start in range(0, len(table), CHUNK_ROWS):
-                rows = np.arange(start, min(start + CHUNK_ROWS, len(table)))
-                f.write("".join(x + "\n" for x in _sample_lines(table, item_json, rows)))
+            for table in shards:
+                for start in range(0, len(table), CHUNK_ROWS):
+                    rows = np.arange(start, min(start + CHUNK_ROWS, len(table)))
+                    f.write("".join(x + "\n" for x in _sample_lines(table, item_json, rows)))
 
     def write_sft() -> dict[str, int]:
-        counts, chunks = midtrain_chunks(table, cat, seed=seed, general=general)
+        counts, chunks = midtrain_chunks(shards, cat, seed=seed, general=general)
         with parquet_writer(out / FILES["sft_midtrain"], SFT_SCHEMA) as writer:
             for chunk in chunks:
                 writer.write_table(chunk)
         return counts
 
     def write_rl() -> dict[str, list[list[dict[str, str]]]]:
-        return _write_rl(table, cat, keep, out, dataset=dataset, seed=seed, shuffle=shuffle, hints=hints,
+        return _write_rl(shards, cat, plan, out, dataset=dataset, seed=seed, shuffle=shuffle, hints=hints,
                          progress=progress, ray=ray)  # fmt: skip
 
     # The three big files at once: arrow kernels, parquet encoding and file writes release the GIL.
@@ -224,13 +246,12 @@ def write_outputs(
         jobs = [pool.submit(write_samples), pool.submit(write_rl), pool.submit(write_sft)]
         _, prompts, sft_counts = (job.result() for job in jobs)
 
-    hits = table.target_positions() > 0
     summary: dict[str, Any] = {
         "dataset": dataset,
         "settings": {"seed": seed, "shuffle": shuffle, "keep_all": keep_all, "hints": bool(hints)},
         **dict(report or {}),
-        "samples": table.split_counts(),
-        "target_in_candidates": table.split_counts(hits),
+        "samples": plan.samples,
+        "target_in_candidates": plan.hits,
         "rl": rl_counts,
         "sft_midtrain": sft_counts,
         "sid_map": {"items": len(sid_map.codes), "uniqueness": round(sid_map.uniqueness(), 4)},
@@ -244,9 +265,9 @@ def write_outputs(
 
 
 def _write_rl(
-    table: SampleTable,
+    shards: SampleShards,
     cat: Catalogue,
-    keep: np.ndarray,
+    plan: _Plan,
     out: Path,
     *,
     dataset: str,
@@ -259,42 +280,55 @@ def _write_rl(
     """``rl/<split>.parquet``, a row group per chunk; returns the prompts ``picked_rows`` chooses per split.
 
     The RL rows are the longest of the three writers: chunks are built on ``RL_BUILDERS`` threads (arrow's
-    string kernels release the GIL), or as Ray tasks with ``ray``, a few ahead of the writer, and written in order.
+    string kernels release the GIL), or as Ray tasks with ``ray``, a few ahead of the writer, and written in
+    order: shard by shard, each shard's rows of a split after the previous shard's.
     """
-    bar = tqdm(total=int(keep.sum()), desc="RL rows", unit="row", disable=not progress)
-    prompts = {}
+    bar = tqdm(total=sum(c["rows"] for c in plan.rl.values()), desc="RL rows", unit="row", disable=not progress)
     options = {"dataset": dataset, "seed": seed, "shuffle": shuffle, "hints": hints}
-    with ThreadPoolExecutor(RL_BUILDERS) as pool:
+    picked = {s: picked_rows(plan.rl[s]["rows"], seed) for s in SPLITS}
+    found: dict[str, dict[int, list[dict[str, str]]]] = {s: {} for s in SPLITS}
+    with ExitStack() as stack:
+        writers = {s: stack.enter_context(parquet_writer(out / FILES[f"rl_{s}"], RL_SCHEMA)) for s in SPLITS}
+        submit: Callable[[SampleTable, np.ndarray, np.ndarray], Future[pa.Table]]
         if ray:
             from data_prep.distributed import rl_chunks_ray
 
-            submit, ahead = rl_chunks_ray(table, cat, **options)
+            submit, ahead = rl_chunks_ray(cat, **options)
         else:
-            submit, ahead = (lambda rows, index: pool.submit(rl_table, table, cat, rows, index, **options)), RL_BUILDERS
-        for n, split in enumerate(SPLITS):
-            rows = np.flatnonzero(keep & (table.splits == n))
-            picked = picked_rows(len(rows), seed)
-            found: dict[int, list[dict[str, str]]] = {}
+            pool = stack.enter_context(ThreadPoolExecutor(RL_BUILDERS))
+            ahead = RL_BUILDERS
 
-            def build(start: int, rows: np.ndarray = rows) -> Future[pa.Table]:
-                index = np.arange(start, min(start + CHUNK_ROWS, len(rows)))
-                return submit(rows[index], index)
+            def submit(table: SampleTable, rows: np.ndarray, index: np.ndarray) -> Future[pa.Table]:
+                return pool.submit(rl_table, table, cat, rows, index, **options)
 
-            starts = range(0, len(rows), CHUNK_ROWS)
-            with parquet_writer(out / FILES[f"rl_{split}"], RL_SCHEMA) as writer:
-                pending = deque(build(start) for start in starts[:ahead])
-                for c, start in enumerate(starts):
-                    chunk = pending.popleft().result()
-                    if c + ahead < len(starts):
-                        pending.append(build(starts[c + ahead]))
-                    writer.write_table(chunk)
-                    wanted = [i for i in picked if start <= i < start + len(chunk)]
-                    taken = chunk.column("prompt").take(pa.array([i - start for i in wanted], pa.int64())).to_pylist()
-                    found.update(zip(wanted, taken, strict=True))
-                    bar.update(len(chunk))
-            prompts[split] = [found[i] for i in picked]
+        def chunks() -> Iterator[tuple[str, int, Future[pa.Table]]]:
+            """(split, number of its first row in the split file, the chunk being built), in file order."""
+            done = dict.fromkeys(SPLITS, 0)
+            for table, keep in zip(shards, plan.keep, strict=True):
+                for n, split in enumerate(SPLITS):
+                    rows = np.flatnonzero(keep & (table.splits == n))
+                    for start in range(0, len(rows), CHUNK_ROWS):
+                        index = done[split] + np.arange(start, min(start + CHUNK_ROWS, len(rows)))
+                        yield split, int(index[0]), submit(table, rows[start : start + CHUNK_ROWS], index)
+                    done[split] += len(rows)
+
+        def write(split: str, first: int, job: Future[pa.Table]) -> None:
+            chunk = job.result()
+            writers[split].write_table(chunk)
+            wanted = [i for i in picked[split] if first <= i < first + len(chunk)]
+            taken = chunk.column("prompt").take(pa.array([i - first for i in wanted], pa.int64())).to_pylist()
+            found[split].update(zip(wanted, taken, strict=True))
+            bar.update(len(chunk))
+
+        pending: deque[tuple[str, int, Future[pa.Table]]] = deque()
+        for job in chunks():
+            pending.append(job)
+            if len(pending) > ahead:
+                write(*pending.popleft())
+        while pending:
+            write(*pending.popleft())
     bar.close()
-    return prompts
+    return {s: [found[s][i] for i in picked[s]] for s in SPLITS}
 
 
 def summary_markdown(summary: Mapping[str, Any]) -> str:

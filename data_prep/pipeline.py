@@ -32,7 +32,7 @@ from data_prep.interactions import (
     user_sequences,
 )
 from data_prep.preranker import PopularityRanker, TransitionPreranker, candidate_lists, recall_ndcg
-from data_prep.sample_table import SampleTable
+from data_prep.sample_table import SampleShards, SampleTable
 from gr2_verl.types import RerankSample
 
 
@@ -45,6 +45,7 @@ def _metrics(cands: np.ndarray, targets: np.ndarray, splits: np.ndarray, k: int)
 
 
 EXAMPLES_SHOWN = 3  # keys printed per drop reason: enough to spot a pattern, short enough to read
+SHARD_EXAMPLES = 1_000_000  # examples per shard of the samples (whole users): ~100 MB of table at any log size
 
 
 @dataclass
@@ -75,14 +76,19 @@ class _Given:
 class Prepared:
     """What ``build_samples`` hands to ``write_outputs``."""
 
-    table: SampleTable  # all splits, pre-ranker misses included
+    shards: SampleShards  # all splits, pre-ranker misses included, a shard of users at a time
     popularity: dict[str, int]  # training interactions per item (no validation or test target)
     report: dict[str, Any]  # log counts and candidate metrics, copied into summary.json
 
     @property
     def item_ids(self) -> list[str]:
         """The catalogue after k-core filtering, sorted."""
-        return self.table.item_ids.tolist()
+        return self.shards.item_ids.tolist()
+
+    @property
+    def table(self) -> SampleTable:
+        """Every sample in one table (small data; ``write_outputs`` takes ``shards``)."""
+        return self.shards.whole()
 
     @property
     def samples(self) -> list[RerankSample]:
@@ -159,13 +165,13 @@ def build_samples(
             "popularity": _metrics(popular, targets[evaluated], examples.splits[evaluated], k),
         },
     }
-    table = _table(examples, cands, filtered, seqs, max_history, positives)
-    report["log"]["examples_without_k_candidates"] = len(examples) - len(table)
+    shards = _shards(examples, cands, filtered, seqs, max_history, positives)
+    report["log"]["examples_without_k_candidates"] = len(examples) - len(shards)
     if split_at is not None:
         report["log"]["split_at"] = list(split_at)
     counts = item_popularity(seqs.prefixes(training_lengths(sequences, train_lengths)), n_items)
     popularity = dict(zip(filtered.item_ids[counts > 0].tolist(), counts[counts > 0].tolist(), strict=True))
-    return Prepared(table, popularity, report)
+    return Prepared(shards, popularity, report)
 
 
 def split_log(
@@ -266,10 +272,41 @@ def _show(key: Any) -> str:
     return "(" + ", ".join(str(v) for v in key) + ")" if isinstance(key, tuple) else str(key)
 
 
-def _table(
+def _shards(
     examples: Examples,
     cands: np.ndarray,
     log: CodedLog,
+    seqs: Ragged,
+    max_history: int,
+    positives: Mapping[int, tuple[list[str], list[float]]],
+) -> SampleShards:
+    """The samples as shards of about ``SHARD_EXAMPLES`` examples of whole users (``examples`` are in user order).
+
+    A shard is built when asked for from the arrays kept here (the examples and their candidates: ~55 bytes an
+    example, and the sequences), so the sample table (~100 bytes a sample) never exists all at once.
+    """
+    firsts = np.flatnonzero(np.r_[True, examples.users[1:] != examples.users[:-1]])  # each user's first example
+    at = np.searchsorted(firsts, np.arange(SHARD_EXAMPLES, len(examples), SHARD_EXAMPLES))
+    bounds = np.unique(np.r_[0, firsts[at[at < len(firsts)]], len(examples)]).tolist()
+    bounds = bounds if len(bounds) > 1 else [0, 0]
+    complete = (cands >= 0).all(axis=1)
+    item_ids, user_ids = log.item_ids, pa.array(log.user_ids, pa.string())
+
+    def build(s: int) -> SampleTable:
+        a, b = bounds[s], bounds[s + 1]
+        part = Examples(examples.users[a:b], examples.positions[a:b], examples.splits[a:b])
+        mine = {n - a: p for n, p in positives.items() if a <= n < b}
+        return _table(part, cands[a:b], item_ids, user_ids, seqs, max_history, mine)
+
+    sizes = tuple(int(complete[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+    return SampleShards(item_ids, sizes, build)
+
+
+def _table(
+    examples: Examples,
+    cands: np.ndarray,
+    item_ids: np.ndarray,
+    user_ids: pa.StringArray,
     seqs: Ragged,
     max_history: int,
     positives: Mapping[int, tuple[list[str], list[float]]],
@@ -282,17 +319,17 @@ def _table(
     targets = Ragged(seqs.values, seqs.starts[users] + positions, np.ones(len(kept), dtype=np.int64))
     grades = None
     if positives:
-        index = {x: i for i, x in enumerate(log.item_ids.tolist())}
+        index = {x: i for i, x in enumerate(item_ids.tolist())}
         rows = [np.array([index[x] for x in positives[n][0]]) if n in positives else targets.row(j)
                 for j, n in enumerate(kept)]  # fmt: skip
         targets = Ragged.from_rows(rows)
         grades = {j: list(positives[n][1]) for j, n in enumerate(kept) if n in positives}
-    user_ids = pa.array(log.user_ids, pa.string()).take(pa.array(users))
-    sample_ids = pc.binary_join_element_wise(user_ids, pc.cast(pa.array(positions), pa.string()), ":")
+    names = user_ids.take(pa.array(users))
+    sample_ids = pc.binary_join_element_wise(names, pc.cast(pa.array(positions), pa.string()), ":")
     return SampleTable(
-        item_ids=log.item_ids,
+        item_ids=item_ids,
         sample_ids=sample_ids,
-        user_ids=user_ids,
+        user_ids=names,
         splits=examples.splits[kept],
         histories=histories,
         candidates=cands[kept].astype(np.int32, copy=False),

@@ -41,6 +41,7 @@ TIE_BREAK = 1e-6  # popularity weight under the transition scores: orders ties a
 DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix per chunk is cheaper than sparse bookkeeping
 # top-K chunks scored at once: one per core this process may use (macOS has no sched_getaffinity)
 THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+TOP_ENTRIES = 1_000_000  # matrix entries ``_keep_top`` sorts at once: bounds a fit's scratch memory
 BLOCK = 8  # scores a block maximum stands for when bounding a row's k-th score (a cheap partition of 1/8 the size)
 
 
@@ -119,6 +120,13 @@ class TransitionPreranker:
 Ranker = TransitionPreranker | PopularityRanker
 
 
+def _blocks(lengths: np.ndarray, size: int) -> list[slice]:
+    """Consecutive rows in blocks of about ``size`` values (a row is never split)."""
+    ends = np.searchsorted(np.cumsum(lengths), np.arange(size, int(lengths.sum()), size), side="right")
+    bounds = [0, *np.unique(ends).tolist(), len(lengths)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
 def _ragged(sequences: Ragged | Sequence[np.ndarray]) -> Ragged:
     return sequences if isinstance(sequences, Ragged) else Ragged.from_rows(list(sequences))
 
@@ -126,26 +134,41 @@ def _ragged(sequences: Ragged | Sequence[np.ndarray]) -> Ragged:
 def _keep_top(matrix: sp.spmatrix, n: int) -> sp.csr_matrix:
     """Keep the ``n`` largest entries of each row (ties: lower column first): bounds the cost of scoring.
 
-    One stable sort of the hub items' entries (rows longer than ``n``) by one int64 key, row then score
-    descending: a positive float32's bits order like its value, and stability keeps a row's sorted columns in
-    order among equal scores. No loop over rows.
+    Rows are cut a block of about ``TOP_ENTRIES`` entries at a time (``_top_entries``), so the sort's scratch
+    arrays follow the block, not the matrix.
     """
     matrix = sp.csr_matrix(matrix)
     matrix.sort_indices()
     lengths = np.diff(matrix.indptr)
+    if not (lengths > n).any():
+        return matrix
+    keep = np.ones(matrix.nnz, dtype=bool)
+    for rows in _blocks(lengths, TOP_ENTRIES):
+        a, b = matrix.indptr[rows.start], matrix.indptr[rows.stop]
+        keep[a:b] = _top_entries(matrix.data[a:b], lengths[rows], n)
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(lengths, n))])
+    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+
+
+def _top_entries(data: np.ndarray, lengths: np.ndarray, n: int) -> np.ndarray:
+    """Which entries of consecutive rows (``lengths``, columns sorted) are among their row's ``n`` largest.
+
+    One stable sort of the hub items' entries (rows longer than ``n``) by one int64 key, row then score
+    descending: a positive float32's bits order like its value, and stability keeps a row's sorted columns in
+    order among equal scores. No loop over rows.
+    """
+    keep = np.ones(len(data), dtype=bool)
     long_rows = np.repeat(lengths > n, lengths)
     if not long_rows.any():
-        return matrix
-    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), lengths)
+        return keep
+    rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
     idx = np.flatnonzero(long_rows)
-    bits = matrix.data[idx].view(np.int32).astype(np.int64)  # scores are > 0: bits ascend with the value
+    bits = data[idx].view(np.int32).astype(np.int64)  # scores are > 0: bits ascend with the value
     order = idx[np.argsort((rows[idx] << 32) - bits, kind="stable")]
     row_sorted = rows[order]
     first = np.searchsorted(row_sorted, row_sorted, side="left")  # row_sorted ascends: its run's start
-    keep = np.ones(matrix.nnz, dtype=bool)
     keep[order[np.arange(len(order)) - first >= n]] = False
-    indptr = np.concatenate([[0], np.cumsum(np.minimum(lengths, n))])
-    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+    return keep
 
 
 def top_k(ranker: Ranker, histories: Ragged | Sequence[np.ndarray], k: int) -> np.ndarray:

@@ -42,9 +42,10 @@ class Catalogue:
 
 
 def catalogue(
-    items: Mapping[str, Item], sid_map: SidMap, popularity: Mapping[str, int], table: SampleTable
+    items: Mapping[str, Item], sid_map: SidMap, popularity: Mapping[str, int], item_ids: np.ndarray
 ) -> Catalogue:
-    """The catalogue's strings, once per item (``items`` order); the table's items must all be in ``items``."""
+    """The catalogue's strings, once per item (``items`` order); ``item_ids`` (what the samples' codes index) must
+    all be in ``items``."""
     ids = list(items)
     sids = [sid_map.sid(i) for i in ids]
     position = {x: n for n, x in enumerate(ids)}
@@ -56,7 +57,7 @@ def catalogue(
         rendered=pa.array([f"{s} {x}" for s, x in zip(sids, texts, strict=True)], pa.string()),
         sid_group=np.unique(np.array(sids, dtype=object), return_inverse=True)[1].astype(np.int64).ravel(),
         popularity=np.array([int(popularity.get(i, 0)) for i in ids], dtype=np.int64),
-        code=np.array([position[x] for x in table.item_ids.tolist()], dtype=np.int64),
+        code=np.array([position[x] for x in item_ids.tolist()], dtype=np.int64),
     )
 
 

@@ -1,13 +1,15 @@
 """Reranking samples as arrays: what ``build_samples`` returns and ``write_outputs`` writes, at any scale.
 
 A list of ``RerankSample`` costs ~1 KB a sample (9M samples: 9 GB); a ``SampleTable`` holds item codes
-(index into ``item_ids``) and per-sample offsets, ~60 bytes a sample. ``to_samples`` / ``from_samples``
-convert both ways for small callers and tests; both forms describe the same samples.
+(index into ``item_ids``) and per-sample offsets, ~100 bytes a sample. ``to_samples`` / ``from_samples``
+convert both ways for small callers and tests; both forms describe the same samples. ``SampleShards`` is
+the samples as tables of consecutive users, built one at a time when asked for: what a large log needs,
+so memory follows the shard, not the log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,3 +93,51 @@ class SampleTable:
             targets=codes([s.targets for s in samples]),
             grades=grades or None,
         )
+
+
+@dataclass(frozen=True)
+class SampleShards:
+    """The samples in order as ``len(sizes)`` tables of consecutive users; ``build(s)`` makes shard ``s``
+    (``sizes[s]`` samples) each time it is asked for, so only the shards in use are in memory."""
+
+    item_ids: np.ndarray  # str objects, shared by every shard's codes
+    sizes: tuple[int, ...]
+    build: Callable[[int], SampleTable]
+
+    @classmethod
+    def of(cls, table: SampleTable) -> SampleShards:
+        """One table as a single shard."""
+        return cls(table.item_ids, (len(table),), lambda _: table)
+
+    def __len__(self) -> int:
+        return sum(self.sizes)
+
+    def __iter__(self) -> Iterator[SampleTable]:
+        return (self.build(s) for s in range(len(self.sizes)))
+
+    def split_counts(self) -> dict[str, int]:
+        """Samples per split over every shard."""
+        totals = dict.fromkeys(SPLITS, 0)
+        for table in self:
+            for split, n in table.split_counts().items():
+                totals[split] += n
+        return totals
+
+    def whole(self) -> SampleTable:
+        """Every shard in one table (small data: tests, ``gr2 mini``)."""
+        tables = list(self)
+        if len(tables) == 1:
+            return tables[0]
+        offsets = np.cumsum([0] + [len(t) for t in tables])
+        grades = {int(o) + r: g for t, o in zip(tables, offsets, strict=False) for r, g in (t.grades or {}).items()}
+        return SampleTable(
+            item_ids=self.item_ids,
+            sample_ids=pa.concat_arrays([t.sample_ids for t in tables]),
+            user_ids=pa.concat_arrays([t.user_ids for t in tables]),
+            splits=np.concatenate([t.splits for t in tables]),
+            histories=Ragged.concat([t.histories for t in tables]),
+            candidates=np.concatenate([t.candidates for t in tables]),
+            targets=Ragged.concat([t.targets for t in tables]),
+            grades=grades or None,
+        )
+

@@ -24,8 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from data_prep.interactions import Ragged
 from data_prep.rl_parquet import Catalogue, chat_pairs, list_array
-from data_prep.sample_table import SampleTable
+from data_prep.sample_table import SampleShards
 from gr2_verl.io import read_jsonl
 from gr2_verl.rl_row import MESSAGES
 
@@ -47,15 +48,25 @@ def _items(cat: Catalogue) -> tuple[np.ndarray, np.ndarray, int]:
     return item, caption, int((~unique).sum())
 
 
-def _next_sid(table: SampleTable, cat: Catalogue, rows: np.ndarray) -> pa.ListArray:
-    """SID history (oldest first) -> the target's SID, for the table rows ``rows``."""
-    hist = table.histories.take(rows)
+def _training(shards: SampleShards) -> tuple[Ragged, np.ndarray]:
+    """The training samples' histories and first targets (item codes), in sample order: ~20 bytes a sample
+    (the histories share the shards' sequence array), so next-SID rows can be built in shuffled order."""
+    histories, targets = [], []
+    for table in shards:
+        rows = np.flatnonzero(table.splits == 0)
+        histories.append(table.histories.take(rows))
+        targets.append(table.targets.values[table.targets.starts[rows]])
+    return Ragged.concat(histories), np.concatenate(targets)
+
+
+def _next_sid(histories: Ragged, targets: np.ndarray, cat: Catalogue, rows: np.ndarray) -> pa.ListArray:
+    """SID history (oldest first) -> the target's SID, for the training samples ``rows``."""
+    hist = histories.take(rows)
     history = pc.binary_join(list_array(cat.sids.take(pa.array(cat.code[hist.flat()])), hist.lengths), " ")
     question = pc.binary_join_element_wise(
         "A user interacted with these items, oldest first: ", history, "\nPredict the SID of the next item.", ""
     )
-    first_target = table.targets.values[table.targets.starts[rows]]
-    return chat_pairs("user", question, "assistant", cat.sids.take(pa.array(cat.code[first_target])))
+    return chat_pairs("user", question, "assistant", cat.sids.take(pa.array(cat.code[targets[rows]])))
 
 
 def _item_chats(cat: Catalogue, item: np.ndarray, caption: np.ndarray) -> pa.ListArray:
@@ -71,7 +82,7 @@ def _item_chats(cat: Catalogue, item: np.ndarray, caption: np.ndarray) -> pa.Lis
 
 
 def midtrain_chunks(
-    table: SampleTable,
+    shards: SampleShards,
     cat: Catalogue,
     *,
     seed: int = 0,
@@ -80,14 +91,14 @@ def midtrain_chunks(
 ) -> tuple[dict[str, int], Iterator[pa.Table]]:
     """Counts per task (plus ``sid_to_text_skipped``) and the shuffled rows (``SFT_SCHEMA``), a chunk at a time.
 
-    Row order: next-SID rows (training samples in table order), item rows, general rows, shuffled by
+    Row order: next-SID rows (training samples in sample order), item rows, general rows, shuffled by
     ``random.Random(seed)``: the permutation depends only on the row count, so rows are built for it
     chunk by chunk instead of all held at once.
     """
-    train = np.flatnonzero(table.splits == 0)
+    histories, targets = _training(shards)
     item, caption, skipped = _items(cat)
     general = list(general or [])
-    sizes = (len(train), len(item), len(general))
+    sizes = (len(targets), len(item), len(general))
     order = list(range(sum(sizes)))
     random.Random(seed).shuffle(order)
     perm = np.array(order, dtype=np.int64)
@@ -102,7 +113,7 @@ def midtrain_chunks(
             is_next, is_item = src < sizes[0], (src >= sizes[0]) & (src < sizes[0] + sizes[1])
             parts, tasks = [], []
             if is_next.any():
-                parts.append(_next_sid(table, cat, train[src[is_next]]))
+                parts.append(_next_sid(histories, targets, cat, src[is_next]))
                 tasks += ["next_sid"] * int(is_next.sum())
             if is_item.any():
                 picked = src[is_item] - sizes[0]

@@ -266,10 +266,10 @@ def run(args: argparse.Namespace) -> int:
         _print_given(prepared.report["given"])
     catalogue = {i: items[i] for i in prepared.item_ids}
     if args.check:
-        splits = Counter(prepared.table.split_counts())
+        splits = Counter(prepared.shards.split_counts())
         return _check_done(args, catalogue, sid_map, splits, "samples")
     summary = write_outputs(
-        prepared.table,
+        prepared.shards,
         catalogue,
         sid_map or _fit_sids(catalogue, args.seed),
         args.out,

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from data_prep.rl_parquet import catalogue
-from data_prep.sample_table import SampleTable
+from data_prep.sample_table import SampleShards, SampleTable
 from data_prep.sft_parquet import load_general_text, midtrain_chunks
 from data_prep.synthetic import sequential_sid_map
 from gr2_verl.types import Item, RerankSample
@@ -17,8 +17,8 @@ from gr2_verl.types import Item, RerankSample
 def midtrain_rows(samples, items, sid_map, *, seed, general, chunk_rows=2):
     """All rows (built two at a time, so chunking is exercised too) and the counts."""
     table = SampleTable.from_samples(samples, list(items))
-    counts, chunks = midtrain_chunks(table, catalogue(items, sid_map, {}, table), seed=seed, general=general,
-                                     chunk_rows=chunk_rows)  # fmt: skip
+    cat = catalogue(items, sid_map, {}, table.item_ids)
+    counts, chunks = midtrain_chunks(SampleShards.of(table), cat, seed=seed, general=general, chunk_rows=chunk_rows)
     return pa.concat_tables(list(chunks)).to_pylist(), counts
 
 
