@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from data_prep import outputs
+from data_prep import outputs, pipeline
 from data_prep.outputs import write_outputs
 from data_prep.pipeline import build_samples
 from data_prep.synthetic import sequential_sid_map, synthetic_log
@@ -25,15 +25,17 @@ def local_cluster():
 @pytest.mark.parametrize("split_at", [None, (1_000_000 + 7 * 60, 1_000_000 + 9 * 60)])
 def test_ray_candidates_equal_the_single_machine_ones(local_cluster, tmp_path, split_at, monkeypatch):
     monkeypatch.setattr(outputs, "CHUNK_ROWS", 97)  # several RL chunks a split, in flight at once on Ray
+    monkeypatch.setattr(pipeline, "SHARD_EXAMPLES", 900)  # several shards of users, each put in the object store
     log, items = synthetic_log(400, 300, 12, seed=11)
     local = build_samples(log, min_interactions=3, split_at=split_at)
     spread = build_samples(log, min_interactions=3, split_at=split_at, ray=True)
+    assert len(local.shards.sizes) > 2
     assert (local.table.candidates == spread.table.candidates).all()
     assert local.report == spread.report and local.popularity == spread.popularity
     sid_map = sequential_sid_map(local.item_ids)
     for name, prepared in (("local", local), ("ray", spread)):
         catalogue = {i: items[i] for i in prepared.item_ids}
-        write_outputs(prepared.table, catalogue, sid_map, tmp_path / name, dataset="d", ray=name == "ray",
+        write_outputs(prepared.shards, catalogue, sid_map, tmp_path / name, dataset="d", ray=name == "ray",
                       popularity=prepared.popularity, report=prepared.report, prompt_stats=False)  # fmt: skip
     files = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*.*"))
     assert len(files) == 9

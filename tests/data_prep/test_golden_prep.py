@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from data_prep import movielens
+from data_prep import movielens, pipeline
 from data_prep.outputs import write_outputs
 from data_prep.pipeline import build_samples
 from data_prep.synthetic import sequential_sid_map
@@ -68,7 +68,7 @@ def prepare_ml100k(out_dir: Path, config: str) -> dict[str, str]:
     log, items = movielens.load_interactions(), movielens.load_items()
     prepared = build_samples(log, seed=seed)
     write_outputs(
-        prepared.samples,
+        prepared.shards,
         {i: items[i] for i in prepared.item_ids},
         sequential_sid_map(prepared.item_ids),
         out_dir,
@@ -85,6 +85,13 @@ def prepare_ml100k(out_dir: Path, config: str) -> dict[str, str]:
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_ml100k_matches_the_list_based_implementation(tmp_path, config):
     assert prepare_ml100k(tmp_path, config) == GOLDEN[config]
+
+
+def test_shards_of_users_give_the_same_rows(tmp_path, monkeypatch):
+    """A big log is built and written a shard of users at a time: the rows must not depend on the shards."""
+    monkeypatch.setattr(pipeline, "SHARD_EXAMPLES", 7_000)
+    assert len(build_samples(movielens.load_interactions()).shards.sizes) > 10
+    assert prepare_ml100k(tmp_path, "shuffled") == GOLDEN["shuffled"]
 
 
 if __name__ == "__main__":  # print the digests (run once on the reference implementation)
