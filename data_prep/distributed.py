@@ -32,7 +32,7 @@ from data_prep.preranker import PopularityRanker, TransitionPreranker, fold_plan
 from data_prep.rl_parquet import Catalogue, rl_table
 from data_prep.sample_table import SampleTable
 
-# a finished chunk (~100 MB at outputs.CHUNK_ROWS) waits in the driver's memory for its turn to be written
+# a finished chunk (~90 MB at outputs.CHUNK_ROWS) waits in the driver's memory for its turn to be written
 RL_CHUNKS_AHEAD = 8
 HASH = 2654435761  # Knuth's multiplicative hash: spreads consecutive user codes over the shards
 
