@@ -129,7 +129,7 @@ def k_core(log: CodedLog, k: int = 5) -> CodedLog:
             np.bincount(items, minlength=len(log.item_ids))[items] >= k
         )
         if ok.all():
-            return log.subset(keep)
+            return log if keep.all() else log.subset(keep)
         keep[np.flatnonzero(keep)[~ok]] = False
 
 

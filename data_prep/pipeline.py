@@ -121,8 +121,8 @@ def build_samples(
     if isinstance(log, pd.DataFrame):
         log = CodedLog.from_frame(log)
     filtered, sequences, examples, train_lengths = split_log(log, min_interactions, split_at)
-    seqs = sequences.items
-    n_items = len(filtered.item_ids)
+    seqs, item_ids, user_ids = sequences.items, filtered.item_ids, filtered.user_ids
+    n_items = len(item_ids)
     targets = seqs.values[seqs.starts[examples.users] + examples.positions]
     report: dict[str, Any] = {
         "log": {
@@ -135,6 +135,9 @@ def build_samples(
             "k": k,
         }
     }
+    keys = None if given is None else _example_keys(examples, filtered, sequences, given)
+    train_counts = training_lengths(sequences, train_lengths)
+    del log, filtered, sequences  # from here on only the item sequences: the log's own arrays go (a caller's stay)
     if given is None:
         if ray:
             from data_prep.distributed import candidate_lists_ray
@@ -149,8 +152,7 @@ def build_samples(
         name, complete = "item-transition", np.ones(len(examples), dtype=bool)
         positives: Mapping[int, tuple[list[str], list[float]]] = {}
     else:
-        keys = _example_keys(examples, filtered, sequences, given)
-        index = {x: i for i, x in enumerate(filtered.item_ids.tolist())}
+        index = {x: i for i, x in enumerate(item_ids.tolist())}
         chosen = _given_candidates(targets, given, keys, index, k)
         cands, positives, report["given"] = chosen.cands, chosen.positives, chosen.report
         name, complete = "given lists", (cands >= 0).all(axis=1)  # metrics over the samples that have a list
@@ -161,16 +163,18 @@ def build_samples(
         "name": name,
         "settings": TransitionPreranker().settings() | {"folds": folds} if given is None else {},
         "metrics": {
-            name: _metrics(cands[complete], targets[complete], examples.splits[complete], k),
+            name: _metrics(cands, targets, examples.splits, k)
+            if complete.all()  # no copy of every candidate list
+            else _metrics(cands[complete], targets[complete], examples.splits[complete], k),
             "popularity": _metrics(popular, targets[evaluated], examples.splits[evaluated], k),
         },
     }
-    shards = _shards(examples, cands, filtered, seqs, max_history, positives)
+    shards = _shards(examples, cands, item_ids, user_ids, seqs, max_history, positives)
     report["log"]["examples_without_k_candidates"] = len(examples) - len(shards)
     if split_at is not None:
         report["log"]["split_at"] = list(split_at)
-    counts = item_popularity(seqs.prefixes(training_lengths(sequences, train_lengths)), n_items)
-    popularity = dict(zip(filtered.item_ids[counts > 0].tolist(), counts[counts > 0].tolist(), strict=True))
+    counts = item_popularity(seqs.prefixes(train_counts), n_items)
+    popularity = dict(zip(item_ids[counts > 0].tolist(), counts[counts > 0].tolist(), strict=True))
     return Prepared(shards, popularity, report)
 
 
@@ -275,7 +279,8 @@ def _show(key: Any) -> str:
 def _shards(
     examples: Examples,
     cands: np.ndarray,
-    log: CodedLog,
+    item_ids: np.ndarray,
+    user_ids: np.ndarray,
     seqs: Ragged,
     max_history: int,
     positives: Mapping[int, tuple[list[str], list[float]]],
@@ -290,13 +295,13 @@ def _shards(
     bounds = np.unique(np.r_[0, firsts[at[at < len(firsts)]], len(examples)]).tolist()
     bounds = bounds if len(bounds) > 1 else [0, 0]
     complete = (cands >= 0).all(axis=1)
-    item_ids, user_ids = log.item_ids, pa.array(log.user_ids, pa.string())
+    names = pa.array(user_ids, pa.string())
 
     def build(s: int) -> SampleTable:
         a, b = bounds[s], bounds[s + 1]
         part = Examples(examples.users[a:b], examples.positions[a:b], examples.splits[a:b])
         mine = {n - a: p for n, p in positives.items() if a <= n < b}
-        return _table(part, cands[a:b], item_ids, user_ids, seqs, max_history, mine)
+        return _table(part, cands[a:b], item_ids, names, seqs, max_history, mine)
 
     sizes = tuple(int(complete[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
     return SampleShards(item_ids, sizes, build)
