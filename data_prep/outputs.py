@@ -151,7 +151,8 @@ class _Plan:
 def _plan(shards: SampleShards, cat: Catalogue, keep_all: bool) -> _Plan:
     """One pass over the shards: the RL rows and the counts, before anything is written."""
     keep = []
-    counts = {s: {"rows": 0, "skipped_miss": 0, "sid_collision": 0, "samples": 0, "hits": 0} for s in SPLITS}
+    counts = {s: {"rows": 0, "skipped_miss": 0, "sid_collision": 0} for s in SPLITS}
+    samples, hits = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0)
     for table in shards:
         hit = table.target_positions() > 0
         collision = np.zeros(len(table), dtype=bool)
@@ -160,14 +161,14 @@ def _plan(shards: SampleShards, cat: Catalogue, keep_all: bool) -> _Plan:
             collision[rows] = ambiguous(table, cat, rows)
         considered = hit | keep_all
         keep.append(considered & ~collision)
-        masks = {"rows": keep[-1], "skipped_miss": ~considered, "sid_collision": considered & collision,
-                 "samples": np.ones(len(table), dtype=bool), "hits": hit}  # fmt: skip
-        for n, s in enumerate(SPLITS):
-            split = table.splits == n
-            for name, mask in masks.items():
-                counts[s][name] += int((mask & split).sum())
-    samples = {s: counts[s].pop("samples") for s in SPLITS}
-    hits = {s: counts[s].pop("hits") for s in SPLITS}
+        masks = {"rows": keep[-1], "skipped_miss": ~considered, "sid_collision": considered & collision}
+        for name, mask in masks.items():
+            for s, n in table.split_counts(mask).items():
+                counts[s][name] += n
+        for s, n in table.split_counts().items():
+            samples[s] += n
+        for s, n in table.split_counts(hit).items():
+            hits[s] += n
     return _Plan(keep, counts, samples, hits)
 
 

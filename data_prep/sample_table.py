@@ -129,7 +129,7 @@ class SampleShards:
         if len(tables) == 1:
             return tables[0]
         offsets = np.cumsum([0] + [len(t) for t in tables])
-        grades = {int(o) + r: g for t, o in zip(tables, offsets, strict=False) for r, g in (t.grades or {}).items()}
+        grades = {int(o) + r: g for t, o in zip(tables, offsets[:-1], strict=True) for r, g in (t.grades or {}).items()}
         return SampleTable(
             item_ids=self.item_ids,
             sample_ids=pa.concat_arrays([t.sample_ids for t in tables]),
@@ -140,4 +140,3 @@ class SampleShards:
             targets=Ragged.concat([t.targets for t in tables]),
             grades=grades or None,
         )
-
