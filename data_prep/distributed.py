@@ -5,12 +5,13 @@ candidates (Ray Data, as ``preranker.candidate_lists`` gives them) and the RL ro
 Why Ray: veRL already runs on it (its trainer is a Ray job), so a cluster that trains can prepare data with
 no new service; Ray Data streams blocks between workers and spills to storage when memory runs short.
 
-Partitioning: users are hashed into ``shards`` blocks (``user code * 2654435761 mod 2**32 mod shards``);
-a block holds its users' whole sequences and every example of them, so a worker needs nothing else of the
-log. The fold models (a global aggregation over all users' training interactions) are fitted as Ray tasks,
-one per fold, and shared through the object store; each block is then scored by ``top_k`` where it lives.
-Row order and results are the single-machine ones: each example keeps its index, and scores do not depend
-on which rows are scored together.
+Partitioning: a block is a run of consecutive users (about ``BLOCK_EXAMPLES`` examples) with their whole
+sequences and every example of them, so a worker needs nothing else of the log; the driver builds one block
+at a time and puts it in the object store. The fold models (a global aggregation over all users' training
+interactions) are fitted as Ray tasks, one per fold, and shared through the object store; each block is then
+scored by ``top_k`` where it lives. Blocks come back in order (Ray Data's ``preserve_order``) and the driver
+appends each model group's rows to the ``CandidateStore`` files, so the candidates are the single-machine
+ones (scores do not depend on which rows are scored together) and never all in the driver's memory.
 
 RL rows: the catalogue and each shard's sample table go to the object store once; each chunk of rows is a
 task, and the driver writes the chunks in order into one parquet file per split (``outputs.write_outputs``),
@@ -21,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from data_prep.candidate_store import CandidateStore
 from data_prep.interactions import Examples, Ragged
 from data_prep.preranker import PopularityRanker, TransitionPreranker, fold_plan, top_k
 from data_prep.rl_parquet import Catalogue, rl_table
@@ -34,7 +37,7 @@ from data_prep.sample_table import SampleTable
 
 # a finished chunk (~90 MB at outputs.CHUNK_ROWS) waits in the driver's memory for its turn to be written
 RL_CHUNKS_AHEAD = 8
-HASH = 2654435761  # Knuth's multiplicative hash: spreads consecutive user codes over the shards
+BLOCK_EXAMPLES = 250_000  # examples a Ray Data block scores (~10 MB of candidates): the unit of work per worker
 
 
 def _fit(ranker: type[TransitionPreranker] | type[PopularityRanker], train: Ragged, users: np.ndarray, n_items: int):
@@ -42,9 +45,9 @@ def _fit(ranker: type[TransitionPreranker] | type[PopularityRanker], train: Ragg
 
 
 def _score(batch: pa.Table, models: dict[int, Any], k: int) -> pa.Table:
-    """One block of users: every example's candidates, by its fold's model, with its example index.
+    """One block of users: every example's candidates, by its model group's model, and the group.
 
-    ``models`` maps a fold group to the object-store reference of its fitted model: fetched here, where the block
+    ``models`` maps a group to the object-store reference of its fitted model: fetched here, where the block
     is, so the models never pass through the driver or ride along in the pickled function (~800 MB at 10M).
     """
     import ray
@@ -57,17 +60,14 @@ def _score(batch: pa.Table, models: dict[int, Any], k: int) -> pa.Table:
     )
     n_examples = np.asarray(pc.list_value_length(batch.column("positions")), dtype=np.int64)
     owner = np.repeat(np.arange(len(lengths)), n_examples)
-
-    def flat(name: str) -> np.ndarray:
-        return np.asarray(batch.column(name).combine_chunks().flatten(), dtype=np.int64)
-
-    positions, groups, index = flat("positions"), flat("groups"), flat("index")
-    out = np.full((len(index), k), -1, dtype=np.int64)
-    for g in np.unique(groups):
+    positions = np.asarray(batch.column("positions").combine_chunks().flatten(), dtype=np.int64)
+    groups = np.asarray(batch.column("groups").combine_chunks().flatten(), dtype=np.int16)
+    out = np.full((len(positions), k), -1, dtype=np.int32)
+    for g in np.unique(groups).tolist():
         rows = np.flatnonzero(groups == g)
         histories = Ragged(seqs.values, seqs.starts[owner[rows]], positions[rows])
-        out[rows] = top_k(ray.get(models[int(g)]), histories, k)
-    return pa.table({"index": index, "candidates": pa.FixedSizeListArray.from_arrays(pa.array(out.ravel()), k)})
+        out[rows] = top_k(ray.get(models[g]), histories, k)
+    return pa.table({"group": groups, "candidates": pa.FixedSizeListArray.from_arrays(pa.array(out.ravel()), k)})
 
 
 def candidate_lists_ray(
@@ -79,8 +79,8 @@ def candidate_lists_ray(
     seed: int = 0,
     ranker: type[TransitionPreranker] | type[PopularityRanker] = TransitionPreranker,
     train_lengths: np.ndarray | None = None,
-    shards: int = 8,
-) -> np.ndarray:
+    folder: str | Path | None = None,
+) -> CandidateStore:
     """``preranker.candidate_lists`` on the Ray cluster ``ray.init`` connected to (see the module docstring)."""
     import ray
 
@@ -90,38 +90,45 @@ def candidate_lists_ray(
     fit = ray.remote(_fit)
     refs = {int(g): fit.remote(ranker, train_ref, np.flatnonzero(fold_of != g) if g >= 0 else np.arange(n_users),
                                n_items) for g in np.unique(group)}  # fmt: skip
-
-    order = np.argsort(examples.users, kind="stable")  # examples by user (already so; made sure)
-    users, counts = np.unique(examples.users[order], return_counts=True)
-    shard_of = (users.astype(np.uint64) * HASH % 2**32 % shards).astype(np.int64)
-    blocks = []
-    starts = np.cumsum(counts) - counts
-    for s in range(shards):
-        mine = np.flatnonzero(shard_of == s)
-        if not len(mine):
-            continue
-        ex = np.concatenate([order[a : a + c] for a, c in zip(starts[mine], counts[mine], strict=True)])
-        offsets = pa.array(np.concatenate([[0], np.cumsum(counts[mine])]).astype(np.int32))
-        seq = Ragged(sequences.values, sequences.starts[users[mine]], sequences.lengths[users[mine]])
-        seq_offsets = pa.array(np.concatenate([[0], np.cumsum(seq.lengths)]).astype(np.int32))
-        blocks.append(
-            pa.table(
-                {
-                    "sequence": pa.ListArray.from_arrays(seq_offsets, pa.array(seq.flat())),
-                    "positions": pa.ListArray.from_arrays(offsets, pa.array(examples.positions[ex])),
-                    "groups": pa.ListArray.from_arrays(offsets, pa.array(group[ex])),
-                    "index": pa.ListArray.from_arrays(offsets, pa.array(ex.astype(np.int64))),
-                }
-            )
+    blocks = [ray.put(_block(sequences, examples, group, a, b)) for a, b in _block_bounds(examples.users)]
+    context = ray.data.DataContext.get_current()
+    keep_order, context.execution_options.preserve_order = context.execution_options.preserve_order, True
+    try:
+        dataset = ray.data.from_arrow_refs(blocks).map_batches(
+            _score, batch_format="pyarrow", batch_size=None, fn_kwargs={"models": refs, "k": k}
         )
-    dataset = ray.data.from_arrow(blocks).map_batches(
-        _score, batch_format="pyarrow", batch_size=None, fn_kwargs={"models": refs, "k": k}
+        store = CandidateStore(group, k, folder)
+        for batch in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
+            found = np.asarray(batch.column("candidates").combine_chunks().flatten(), dtype=np.int32).reshape(-1, k)
+            groups = np.asarray(batch.column("group"))
+            for g in np.unique(groups).tolist():  # blocks come in order: each group's rows in example order
+                store.append(g, found[groups == g])
+    finally:
+        context.execution_options.preserve_order = keep_order
+    return store
+
+
+def _block_bounds(users: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive examples of whole users, about ``BLOCK_EXAMPLES`` a block (``users`` sorted)."""
+    firsts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])  # each user's first example
+    at = np.searchsorted(firsts, np.arange(BLOCK_EXAMPLES, len(users), BLOCK_EXAMPLES))
+    bounds = np.unique(np.r_[0, firsts[at[at < len(firsts)]], len(users)]).tolist()
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _block(sequences: Ragged, examples: Examples, group: np.ndarray, start: int, stop: int) -> pa.Table:
+    """Examples ``start:stop`` as one row per user: the whole sequence, the examples' positions and groups."""
+    users, counts = np.unique(examples.users[start:stop], return_counts=True)
+    offsets = pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32))
+    seq = Ragged(sequences.values, sequences.starts[users], sequences.lengths[users])
+    seq_offsets = pa.array(np.r_[0, np.cumsum(seq.lengths)].astype(np.int32))
+    return pa.table(
+        {
+            "sequence": pa.ListArray.from_arrays(seq_offsets, pa.array(seq.flat())),
+            "positions": pa.ListArray.from_arrays(offsets, pa.array(examples.positions[start:stop])),
+            "groups": pa.ListArray.from_arrays(offsets, pa.array(group[start:stop])),
+        }
     )
-    out = np.full((len(examples), k), -1, dtype=np.int32)
-    for batch in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
-        cands = np.asarray(batch.column("candidates").combine_chunks().flatten(), dtype=np.int64).reshape(-1, k)
-        out[np.asarray(batch.column("index"))] = cands
-    return out
 
 
 def rl_chunks_ray(

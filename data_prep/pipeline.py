@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from data_prep.candidate_store import CandidateStore
 from data_prep.interactions import (
     SPLITS,
     CodedLog,
@@ -31,18 +33,16 @@ from data_prep.interactions import (
     training_lengths,
     user_sequences,
 )
-from data_prep.preranker import PopularityRanker, TransitionPreranker, candidate_lists, recall_ndcg
+from data_prep.preranker import (
+    PopularityRanker,
+    TransitionPreranker,
+    candidate_lists,
+    metrics_of_ranks,
+    target_ranks,
+    top_k,
+)
 from data_prep.sample_table import SampleShards, SampleTable
 from gr2_verl.types import RerankSample
-
-
-def _metrics(cands: np.ndarray, targets: np.ndarray, splits: np.ndarray, k: int) -> dict[str, dict[str, float]]:
-    return {
-        s: recall_ndcg(cands[splits == n], targets[splits == n], k)
-        for n, s in enumerate(SPLITS)
-        if (splits == n).any()
-    }
-
 
 EXAMPLES_SHOWN = 3  # keys printed per drop reason: enough to spot a pattern, short enough to read
 SHARD_EXAMPLES = 1_000_000  # examples per shard of the samples (whole users): ~100 MB of table at any log size
@@ -108,6 +108,7 @@ def build_samples(
     split_at: tuple[int, int] | None = None,
     progress: bool = False,
     ray: bool = False,
+    scratch: str | Path | None = None,
 ) -> Prepared:
     """Samples, training popularity and a report (see ``Prepared``).
 
@@ -116,14 +117,14 @@ def build_samples(
     ``split_at`` = (validation start, test start) in Unix seconds: a global time split instead of leave-one-out.
     A DataFrame log (``user_id, item_id, timestamp [, request_id]``, the loaders' form) is coded first.
     ``ray``: score the pre-ranker's candidates on the Ray cluster ``ray.init`` connected to
-    (``data_prep.distributed``); the samples are the same.
+    (``data_prep.distributed``); the samples are the same. ``scratch``: the folder for the candidates' files
+    (~40 bytes an example, ``CandidateStore``) until the samples are written; default the system's temp folder.
     """
     if isinstance(log, pd.DataFrame):
         log = CodedLog.from_frame(log)
     filtered, sequences, examples, train_lengths = split_log(log, min_interactions, split_at)
     seqs, item_ids, user_ids = sequences.items, filtered.item_ids, filtered.user_ids
     n_items = len(item_ids)
-    targets = seqs.values[seqs.starts[examples.users] + examples.positions]
     report: dict[str, Any] = {
         "log": {
             "interactions_raw": int(len(log)),
@@ -142,34 +143,29 @@ def build_samples(
         if ray:
             from data_prep.distributed import candidate_lists_ray
 
-            cands = candidate_lists_ray(
-                seqs, examples, n_items, k=k, folds=folds, seed=seed, train_lengths=train_lengths
+            store = candidate_lists_ray(
+                seqs, examples, n_items, k=k, folds=folds, seed=seed, train_lengths=train_lengths, folder=scratch
             )
         else:
-            cands = candidate_lists(
-                seqs, examples, n_items, k=k, folds=folds, seed=seed, progress=progress, train_lengths=train_lengths
-            )
-        name, complete = "item-transition", np.ones(len(examples), dtype=bool)
-        positives: Mapping[int, tuple[list[str], list[float]]] = {}
+            store = candidate_lists(seqs, examples, n_items, k=k, folds=folds, seed=seed, progress=progress,
+                                    train_lengths=train_lengths, folder=scratch)  # fmt: skip
+        name, positives = "item-transition", {}
     else:
         index = {x: i for i, x in enumerate(item_ids.tolist())}
+        targets = seqs.values[seqs.starts[examples.users] + examples.positions]
         chosen = _given_candidates(targets, given, keys, index, k)
-        cands, positives, report["given"] = chosen.cands, chosen.positives, chosen.report
-        name, complete = "given lists", (cands >= 0).all(axis=1)  # metrics over the samples that have a list
-    evaluated = np.flatnonzero(examples.splits != 0)
-    held_out = Examples(examples.users[evaluated], examples.positions[evaluated], examples.splits[evaluated])
-    popular = candidate_lists(seqs, held_out, n_items, k=k, ranker=PopularityRanker, train_lengths=train_lengths)
+        store, positives, report["given"] = CandidateStore.of(chosen.cands, scratch), chosen.positives, chosen.report
+        name = "given lists"  # metrics over the samples that have a list
+        del targets, chosen
+    bounds = _shard_bounds(examples)
+    popular = PopularityRanker().fit(seqs.prefixes(train_counts), n_items)
+    metrics, sizes = _candidate_metrics(examples, store, seqs, bounds, popular, k)
     report["preranker"] = {
         "name": name,
         "settings": TransitionPreranker().settings() | {"folds": folds} if given is None else {},
-        "metrics": {
-            name: _metrics(cands, targets, examples.splits, k)
-            if complete.all()  # no copy of every candidate list
-            else _metrics(cands[complete], targets[complete], examples.splits[complete], k),
-            "popularity": _metrics(popular, targets[evaluated], examples.splits[evaluated], k),
-        },
+        "metrics": {name: metrics["candidates"], "popularity": metrics["popularity"]},
     }
-    shards = _shards(examples, cands, item_ids, user_ids, seqs, max_history, positives)
+    shards = _shards(examples, store, bounds, sizes, item_ids, user_ids, seqs, max_history, positives)
     report["log"]["examples_without_k_candidates"] = len(examples) - len(shards)
     if split_at is not None:
         report["log"]["split_at"] = list(split_at)
@@ -276,34 +272,68 @@ def _show(key: Any) -> str:
     return "(" + ", ".join(str(v) for v in key) + ")" if isinstance(key, tuple) else str(key)
 
 
+def _shard_bounds(examples: Examples) -> list[int]:
+    """Where each shard of about ``SHARD_EXAMPLES`` examples of whole users starts (``examples`` in user order),
+    and the end."""
+    firsts = np.flatnonzero(np.r_[True, examples.users[1:] != examples.users[:-1]])  # each user's first example
+    at = np.searchsorted(firsts, np.arange(SHARD_EXAMPLES, len(examples), SHARD_EXAMPLES))
+    bounds = np.unique(np.r_[0, firsts[at[at < len(firsts)]], len(examples)]).tolist()
+    return bounds if len(bounds) > 1 else [0, 0]
+
+
+def _candidate_metrics(
+    examples: Examples, store: CandidateStore, seqs: Ragged, bounds: list[int], popular: PopularityRanker, k: int
+) -> tuple[dict[str, dict[str, dict[str, float]]], tuple[int, ...]]:
+    """Recall@K / NDCG@K per split of the stored candidates (examples with K of them) and of popularity
+    (validation and test examples), and how many examples of each shard have K candidates: one pass over the
+    shards, keeping each example's target rank (2 bytes) and split."""
+    ours: list[tuple[np.ndarray, np.ndarray]] = []
+    theirs: list[tuple[np.ndarray, np.ndarray]] = []
+    sizes = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        cands = store.rows(a, b)
+        users, positions, splits = examples.users[a:b], examples.positions[a:b], examples.splits[a:b]
+        targets = seqs.values[seqs.starts[users] + positions]
+        complete = (cands >= 0).all(axis=1)
+        sizes.append(int(complete.sum()))
+        ours.append((target_ranks(cands[complete], targets[complete]).astype(np.int16), splits[complete]))
+        held = np.flatnonzero(splits != 0)
+        by_popularity = top_k(popular, Ragged(seqs.values, seqs.starts[users[held]], positions[held]), k)
+        theirs.append((target_ranks(by_popularity, targets[held]).astype(np.int16), splits[held]))
+    return {"candidates": _split_metrics(ours, k), "popularity": _split_metrics(theirs, k)}, tuple(sizes)
+
+
+def _split_metrics(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> dict[str, dict[str, float]]:
+    """Metrics per split from (target ranks, splits) of every shard."""
+    ranks = np.concatenate([r for r, _ in parts]) if parts else np.zeros(0, dtype=np.int16)
+    splits = np.concatenate([s for _, s in parts]) if parts else np.zeros(0, dtype=np.int8)
+    return {s: metrics_of_ranks(ranks[splits == n], k) for n, s in enumerate(SPLITS) if (splits == n).any()}
+
+
 def _shards(
     examples: Examples,
-    cands: np.ndarray,
+    store: CandidateStore,
+    bounds: list[int],
+    sizes: tuple[int, ...],
     item_ids: np.ndarray,
     user_ids: np.ndarray,
     seqs: Ragged,
     max_history: int,
     positives: Mapping[int, tuple[list[str], list[float]]],
 ) -> SampleShards:
-    """The samples as shards of about ``SHARD_EXAMPLES`` examples of whole users (``examples`` are in user order).
+    """The samples as shards of whole users, ``bounds`` apart, ``sizes[s]`` samples in shard ``s``.
 
-    A shard is built when asked for from the arrays kept here (the examples and their candidates: ~55 bytes an
-    example, and the sequences), so the sample table (~100 bytes a sample) never exists all at once.
+    A shard is built when asked for from the examples (13 bytes each), the sequences and the stored candidates
+    (read back from disk), so the sample table (~100 bytes a sample) never exists all at once.
     """
-    firsts = np.flatnonzero(np.r_[True, examples.users[1:] != examples.users[:-1]])  # each user's first example
-    at = np.searchsorted(firsts, np.arange(SHARD_EXAMPLES, len(examples), SHARD_EXAMPLES))
-    bounds = np.unique(np.r_[0, firsts[at[at < len(firsts)]], len(examples)]).tolist()
-    bounds = bounds if len(bounds) > 1 else [0, 0]
-    complete = (cands >= 0).all(axis=1)
     names = pa.array(user_ids, pa.string())
 
     def build(s: int) -> SampleTable:
         a, b = bounds[s], bounds[s + 1]
         part = Examples(examples.users[a:b], examples.positions[a:b], examples.splits[a:b])
         mine = {n - a: p for n, p in positives.items() if a <= n < b}
-        return _table(part, cands[a:b], item_ids, names, seqs, max_history, mine)
+        return _table(part, store.rows(a, b), item_ids, names, seqs, max_history, mine)
 
-    sizes = tuple(int(complete[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
     return SampleShards(item_ids, sizes, build)
 
 

@@ -21,19 +21,22 @@ seen items -inf, then a partition of block maxima). It follows the reachable ite
 size, sets the time (~60% of top-K on the 1M log). Chunks are scored on ``THREADS`` threads: scipy's sparse
 product and numpy's sorts release the GIL, and each chunk's rows are independent, so the result is the same
 on any thread count. A fit runs on one core: the next fold's model is fit while the current fold's top-K runs.
+Candidates go to files as they are scored (``candidate_store``), so memory does not grow with the examples.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
+from data_prep.candidate_store import CandidateStore
 from data_prep.interactions import Examples, Ragged
 
 CHUNK_ROWS = 4096  # histories scored at once: bounds the sparse product and the padded key matrix
@@ -42,6 +45,7 @@ DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix per chunk is 
 # top-K chunks scored at once: one per core this process may use (macOS has no sched_getaffinity)
 THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 TOP_ENTRIES = 1_000_000  # matrix entries ``_keep_top`` sorts at once: bounds a fit's scratch memory
+SCORE_ROWS = 1 << 18  # a group's histories taken at once (their offsets: 16 bytes each), scored a chunk at a time
 BLOCK = 8  # scores a block maximum stands for when bounding a row's k-th score (a cheap partition of 1/8 the size)
 
 
@@ -179,6 +183,14 @@ def top_k(ranker: Ranker, histories: Ragged | Sequence[np.ndarray], k: int) -> n
     are scored (a sparse product), so cost follows the number of reachable items, not the catalogue size.
     """
     hist = _ragged(histories)
+    out = np.full((len(hist), k), -1, dtype=np.int64)
+    for start, found in _top_k_chunks(_scorer(ranker, k), hist):
+        out[start : start + len(found)] = found
+    return out
+
+
+def _scorer(ranker: Ranker, k: int) -> Callable[[Ragged], np.ndarray]:
+    """``top_k`` of one chunk of histories by ``ranker`` (what is shared between chunks is computed once)."""
     popularity = ranker.popularity
     by_popularity = np.lexsort((np.arange(len(popularity)), -popularity))  # most popular first, then index
     bonus = TIE_BREAK * popularity / max(float(popularity.max(initial=0.0)), 1.0)
@@ -186,8 +198,7 @@ def top_k(ranker: Ranker, histories: Ragged | Sequence[np.ndarray], k: int) -> n
     if isinstance(ranker, TransitionPreranker) and ranker.matrix.shape[0] > DENSE_ITEMS:
         penalised = _with_seen_penalty(ranker.matrix)
 
-    def best(start: int) -> np.ndarray:
-        chunk = hist.take(slice(start, start + CHUNK_ROWS))
+    def best(chunk: Ragged) -> np.ndarray:
         found = np.full((len(chunk), k), -1, dtype=np.int64)
         if penalised is not None:
             found = _best_sparse(ranker, penalised, chunk, k, bonus)
@@ -195,12 +206,14 @@ def top_k(ranker: Ranker, histories: Ragged | Sequence[np.ndarray], k: int) -> n
             found = _best_dense(ranker, chunk, k, bonus)
         return _fill_by_popularity(found, chunk, by_popularity)
 
-    out = np.full((len(hist), k), -1, dtype=np.int64)
+    return best
+
+
+def _top_k_chunks(best: Callable[[Ragged], np.ndarray], hist: Ragged) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, top-K rows) per ``CHUNK_ROWS`` histories, in order, scored on ``THREADS`` threads."""
     starts = range(0, len(hist), CHUNK_ROWS)
     with ThreadPoolExecutor(THREADS) as pool:
-        for start, found in zip(starts, pool.map(best, starts), strict=True):
-            out[start : start + len(found)] = found
-    return out
+        yield from zip(starts, pool.map(lambda s: best(hist.take(slice(s, s + CHUNK_ROWS))), starts), strict=True)
 
 
 def _best_dense(ranker: TransitionPreranker, chunk: Ragged, k: int, bonus: np.ndarray) -> np.ndarray:
@@ -301,7 +314,7 @@ def fold_plan(
     """
     train = sequences.prefixes(np.maximum(sequences.lengths - 2, 0) if train_lengths is None else train_lengths)
     fold_of = np.random.default_rng(seed).permutation(len(sequences)) % folds
-    group = np.where(examples.splits != 0, -1, fold_of[examples.users])
+    group = np.where(examples.splits != 0, -1, fold_of[examples.users]).astype(np.int16)
     return train, fold_of, group
 
 
@@ -315,14 +328,16 @@ def candidate_lists(
     ranker: type[TransitionPreranker] | type[PopularityRanker] = TransitionPreranker,
     progress: bool = False,
     train_lengths: np.ndarray | None = None,
-) -> np.ndarray:
-    """Candidates (item indices, ``len(examples) x k``, -1 padded) under the no-leak rules above.
+    folder: str | Path | None = None,
+) -> CandidateStore:
+    """Candidates (item indices, K per example, -1 padded) under the no-leak rules above, in files under
+    ``folder`` (``CandidateStore``): each group's rows are written as they are scored, never all in memory.
 
     ``sequences`` row ``u`` is user code ``u``'s sequence (codes in user-id order, which fixes the folds);
     ``train_lengths`` (a time split's training prefix per user) replaces leave-one-out's ``sequence[:-2]``.
     """
     train, fold_of, group = fold_plan(sequences, examples, folds, seed, train_lengths)
-    out = np.full((len(examples), k), -1, dtype=np.int32)  # 9M examples x 10: 360 MB
+    store = CandidateStore(group, k, folder)
     bar = tqdm(total=len(examples), desc=f"candidates ({ranker.__name__})", unit="example", disable=not progress)
 
     def fit(g: int) -> Ranker:
@@ -333,24 +348,38 @@ def candidate_lists(
     with ThreadPoolExecutor(1) as fitter:
         upcoming = fitter.submit(fit, groups[0]) if groups else None
         for n, g in enumerate(groups):
-            model = upcoming.result()
+            best = _scorer(upcoming.result(), k)
             if n + 1 < len(groups):
                 upcoming = fitter.submit(fit, groups[n + 1])
-            idx = np.flatnonzero(group == g)
-            users = examples.users[idx]
-            out[idx] = top_k(model, Ragged(sequences.values, sequences.starts[users], examples.positions[idx]), k)
-            del model
-            bar.update(len(idx))
+            mine = np.flatnonzero(group == g)
+            for start in range(0, len(mine), SCORE_ROWS):
+                idx = mine[start : start + SCORE_ROWS]
+                users = examples.users[idx]
+                hist = Ragged(sequences.values, sequences.starts[users], examples.positions[idx])
+                for _, found in _top_k_chunks(best, hist):
+                    store.append(g, found)
+                    bar.update(len(found))
+            del best
     bar.close()
-    return out
+    return store
+
+
+def target_ranks(candidates: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1-based rank of each row's target among its candidates, 0 when it is not there."""
+    hits = candidates == targets[:, None]
+    return np.where(hits.any(axis=1), np.argmax(hits, axis=1) + 1, 0)
 
 
 def recall_ndcg(candidates: np.ndarray, targets: np.ndarray, k: int = 10) -> dict[str, float]:
     """Recall@k and NDCG@k of one target per row (rank r: recall 1[r <= k], NDCG 1/log2(r + 1))."""
-    if len(targets) == 0:
+    return metrics_of_ranks(target_ranks(candidates[:, :k], targets), k)
+
+
+def metrics_of_ranks(ranks: np.ndarray, k: int = 10) -> dict[str, float]:
+    """``recall_ndcg`` from ``target_ranks`` (ranks of every row at once: shards of rows give the same figures)."""
+    if len(ranks) == 0:
         return {f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "n": 0}
-    hits = candidates[:, :k] == targets[:, None]
-    ranks = np.argmax(hits, axis=1) + 1
-    found = hits.any(axis=1)
-    ndcg = np.where(found, 1.0 / np.log2(ranks + 1), 0.0)
-    return {f"recall@{k}": float(found.mean()), f"ndcg@{k}": float(ndcg.mean()), "n": int(len(targets))}
+    ranks = ranks.astype(np.int64)
+    found = ranks > 0
+    ndcg = np.where(found, 1.0 / np.log2(np.maximum(ranks, 1) + 1), 0.0)
+    return {f"recall@{k}": float(found.mean()), f"ndcg@{k}": float(ndcg.mean()), "n": int(len(ranks))}

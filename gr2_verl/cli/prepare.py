@@ -251,8 +251,10 @@ def run(args: argparse.Namespace) -> int:
         import ray
 
         ray.init()  # RAY_ADDRESS names the cluster; without it Ray starts a local one
+    handed, out = [log], Path(args.out)
+    del log  # handed over, not kept: build_samples drops the log's arrays (16 bytes an interaction) after k-core
     prepared = build_samples(
-        log,
+        handed.pop(),
         min_interactions=args.k_core,
         max_history=args.max_history,
         k=args.k,
@@ -261,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
         split_at=_split_at(args.split_at),
         progress=True,
         ray=args.ray,
+        scratch=next(p for p in (out, *out.parents) if p.exists()),  # candidates on the output's disk, not in RAM
     )
     if "given" in prepared.report:
         _print_given(prepared.report["given"])

@@ -31,6 +31,7 @@ def test_prepare_custom_writes_the_folder_and_reports(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert f"wrote {out / 'rl/train.parquet'}" in printed and "candidates by popularity" in printed
+    assert not list(tmp_path.glob(".gr2-candidates-*"))  # the candidates' scratch files went with the run
     summary = json.loads((out / "summary.json").read_text())
     assert (
         summary["prompt_tokens"]["test"]["with_sid_tokens"]["median"]

@@ -7,7 +7,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from data_prep import outputs, pipeline
+from data_prep import distributed, outputs, pipeline
+from data_prep.interactions import CodedLog
 from data_prep.outputs import write_outputs
 from data_prep.pipeline import build_samples
 from data_prep.synthetic import sequential_sid_map, synthetic_log
@@ -26,10 +27,13 @@ def local_cluster():
 def test_ray_candidates_equal_the_single_machine_ones(local_cluster, tmp_path, split_at, monkeypatch):
     monkeypatch.setattr(outputs, "CHUNK_ROWS", 97)  # several RL chunks a split, in flight at once on Ray
     monkeypatch.setattr(pipeline, "SHARD_EXAMPLES", 900)  # several shards of users, each put in the object store
+    monkeypatch.setattr(distributed, "BLOCK_EXAMPLES", 500)  # several Ray Data blocks, scored on both workers
     log, items = synthetic_log(400, 300, 12, seed=11)
     local = build_samples(log, min_interactions=3, split_at=split_at)
     spread = build_samples(log, min_interactions=3, split_at=split_at, ray=True)
     assert len(local.shards.sizes) > 2
+    examples = pipeline.split_log(CodedLog.from_frame(log), 3, split_at)[2]
+    assert len(distributed._block_bounds(examples.users)) > 4  # blocks come back in order, or candidates differ
     assert (local.table.candidates == spread.table.candidates).all()
     assert local.report == spread.report and local.popularity == spread.popularity
     sid_map = sequential_sid_map(local.item_ids)

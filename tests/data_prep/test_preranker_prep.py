@@ -40,8 +40,8 @@ def test_transition_model_beats_popularity_on_a_log_with_order():
     seqs, examples, n = _indexed(log)
     tests = _only(examples, examples.splits == 2)
     targets = seqs.values[seqs.starts[tests.users] + tests.positions]
-    ours = recall_ndcg(candidate_lists(seqs, tests, n), targets)["recall@10"]
-    popular = recall_ndcg(candidate_lists(seqs, tests, n, ranker=PopularityRanker), targets)["recall@10"]
+    ours = recall_ndcg(candidate_lists(seqs, tests, n).whole(), targets)["recall@10"]
+    popular = recall_ndcg(candidate_lists(seqs, tests, n, ranker=PopularityRanker).whole(), targets)["recall@10"]
     assert ours > 2 * popular
 
 
@@ -50,11 +50,11 @@ def test_training_targets_never_rank_themselves():
     log, _ = synthetic_log(50, 40, 12, seed=5)
     seqs, examples, n = _indexed(log)
     mine = _only(examples, examples.users == 0)
-    before = candidate_lists(seqs, mine, n)
+    before = candidate_lists(seqs, mine, n).whole()
     pos = int(mine.positions[0])
     row = seqs.row(0)
     changed = _replaced(seqs, 0, np.concatenate([row[:pos], row[pos:][::-1]]))  # same items, future reordered
-    after = candidate_lists(changed, _only(mine, np.arange(len(mine)) == 0), n)
+    after = candidate_lists(changed, _only(mine, np.arange(len(mine)) == 0), n).whole()
     assert (before[:1] == after).all()
 
 
@@ -63,13 +63,13 @@ def test_test_targets_never_reach_the_model():
     log, _ = synthetic_log(50, 40, 12, seed=6)
     seqs, examples, n = _indexed(log)
     tests = _only(examples, examples.splits == 2)
-    before = candidate_lists(seqs, tests, n)
+    before = candidate_lists(seqs, tests, n).whole()
     rows = []
     for u in range(len(seqs)):
         s = seqs.row(u)
         unseen = [i for i in range(n) if i not in set(s[:-1])]
         rows.append(np.concatenate([s[:-1], [unseen[-1]]]))
-    assert (candidate_lists(Ragged.from_rows(rows), tests, n) == before).all()
+    assert (candidate_lists(Ragged.from_rows(rows), tests, n).whole() == before).all()
 
 
 @pytest.fixture(scope="module")
