@@ -45,6 +45,7 @@ DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix per chunk is 
 # top-K chunks scored at once: one per core this process may use (macOS has no sched_getaffinity)
 THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 TOP_ENTRIES = 1_000_000  # matrix entries ``_keep_top`` sorts at once: bounds a fit's scratch memory
+FIT_PAIRS = 4_000_000  # item pairs a fit counts at once (~20 bytes each while counted)
 SCORE_ROWS = 1 << 18  # a group's histories taken at once (their offsets: 16 bytes each), scored a chunk at a time
 BLOCK = 8  # scores a block maximum stands for when bounding a row's k-th score (a cheap partition of 1/8 the size)
 
@@ -80,28 +81,47 @@ class TransitionPreranker:
         return {f: getattr(self, f) for f in names}
 
     def fit(self, sequences: Ragged | Sequence[np.ndarray], n_items: int) -> TransitionPreranker:
+        """Count, damp and cut the transitions a block of items (rows) at a time: memory follows the distinct
+        transitions, not the pairs. Every row sees its pairs, and its entries, in the order one pass over all
+        items would, so the model is the same bit for bit as one built in a single block."""
         seqs = _ragged(sequences)
-        flat, owner = seqs.flat(), seqs.owners()[0]
-        rows, cols, vals = [], [], []
+        flat = seqs.flat()
+        owner = np.repeat(np.arange(len(seqs), dtype=np.int32), seqs.lengths)
+        pairs = np.bincount(flat, minlength=n_items) * self.window  # at most, per row
+        blocks = _blocks(pairs, FIT_PAIRS) or [slice(0, 0)]
+        forward = sp.vstack([self._forward(flat, owner, rows, n_items) for rows in blocks], format="csr")
+        del owner
+        forward_t = forward.T.tocsr()  # transposed as rows: the backward direction of each row
+        entries = np.diff(forward.indptr) + np.diff(forward_t.indptr)
+        blocks = _blocks(entries, TOP_ENTRIES) or [slice(0, 0)]
+        self.matrix = sp.vstack([self._damped_top(forward[rows], forward_t[rows]) for rows in blocks], format="csr")
+        self.popularity = np.bincount(flat, minlength=n_items).astype(np.float32)
+        return self
+
+    def _forward(self, flat: np.ndarray, owner: np.ndarray, rows: slice, n_items: int) -> sp.csr_matrix:
+        """Rows ``rows`` of the forward counts: how often item j follows item i within ``window`` steps, weighted
+        ``decay ** (gap - 1)`` (pairs listed gap by gap, each in sequence order)."""
+        lo, hi = rows.start, rows.stop
+        r, c, v = [], [], []
         for gap in range(1, self.window + 1):
-            same = owner[:-gap] == owner[gap:]  # pairs (i, i + gap) inside one user's sequence
-            rows.append(flat[:-gap][same])
-            cols.append(flat[gap:][same])
-            vals.append(np.full(int(same.sum()), self.decay ** (gap - 1), dtype=np.float32))
-        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-        del rows, cols, vals, owner
-        forward = sp.csr_matrix((v, (r, c)), shape=(n_items, n_items), dtype=np.float32)
-        del r, c, v
-        counts = (forward + self.backward * forward.T).tocsr()
-        del forward
+            first = flat[:-gap]
+            keep = (owner[:-gap] == owner[gap:]) & (first >= lo) & (first < hi)  # (i, i + gap) in one sequence
+            r.append(first[keep] - lo)
+            c.append(flat[gap:][keep])
+            v.append(np.full(len(r[-1]), self.decay ** (gap - 1), dtype=np.float32))
+        coo = (np.concatenate(v), (np.concatenate(r), np.concatenate(c)))
+        return sp.csr_matrix(coo, shape=(hi - lo, n_items), dtype=np.float32)
+
+    def _damped_top(self, forward: sp.csr_matrix, forward_t: sp.csr_matrix) -> sp.csr_matrix:
+        """Rows of ``forward + backward * forward.T``, each damped by ``(row sum + 1) ** damping`` and cut to its
+        ``neighbours`` strongest entries."""
+        counts = (forward + self.backward * forward_t).tocsr()
         # float32 powers one scalar at a time (libm's powf), not numpy's array loop: its AVX-512 version rounds
         # some powers differently, which would change candidates from one CPU to another
         sums = np.asarray(counts.sum(axis=1)).ravel() + np.float32(1.0)
         damping = np.float32(self.damping)
         damp = 1.0 / np.array([x**damping for x in sums], dtype=np.float32)
-        self.matrix = _keep_top(sp.diags(damp) @ counts, self.neighbours)
-        self.popularity = np.bincount(flat, minlength=n_items).astype(np.float32)
-        return self
+        return _keep_top(sp.diags(damp) @ counts, self.neighbours)
 
     def recent_weights(self, histories: Ragged) -> sp.csr_matrix:
         """Each history's ``recent`` last items as a row (the l-th most recent weighted ``recency ** (l - 1)``)."""

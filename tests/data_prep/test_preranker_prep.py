@@ -143,6 +143,24 @@ def test_keep_top_keeps_the_strongest_neighbours():
         assert np.flatnonzero(kept[r]).tolist() == sorted(order)
 
 
+def test_a_fit_in_blocks_of_items_is_the_one_pass_model_bit_for_bit(monkeypatch):
+    """Counting, damping and cutting a few rows at a time (bounded memory) changes no bit of the model."""
+    import data_prep.preranker as preranker
+
+    seqs = user_sequences(CodedLog.from_frame(movielens.load_interactions())).items
+    train, n = seqs.prefixes(np.maximum(seqs.lengths - 2, 0)), int(seqs.values.max()) + 1
+    monkeypatch.setattr(preranker, "FIT_PAIRS", 10**12)
+    monkeypatch.setattr(preranker, "TOP_ENTRIES", 10**12)
+    one = TransitionPreranker().fit(train, n).matrix
+    monkeypatch.setattr(preranker, "FIT_PAIRS", 20_000)  # ~25 blocks of rows
+    monkeypatch.setattr(preranker, "TOP_ENTRIES", 10_000)  # ~30 blocks
+    blocks = TransitionPreranker().fit(train, n).matrix
+    assert len(preranker._blocks(np.bincount(train.flat(), minlength=n) * 5, 20_000)) > 20
+    assert one.nnz == blocks.nnz > 100_000
+    assert (one.indptr == blocks.indptr).all() and (one.indices == blocks.indices).all()
+    assert (one.data.view(np.int32) == blocks.data.view(np.int32)).all()
+
+
 @pytest.mark.parametrize("dense_items", [4096, 0])
 def test_repeated_history_items_are_still_excluded(monkeypatch, dense_items):
     import data_prep.preranker as preranker
