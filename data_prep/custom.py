@@ -251,9 +251,10 @@ def _stream(path: Path, known_items: dict[str, Item] | None, events: set[str] | 
             parts["items"].append(item_codes)
             parts["users"].append(users.encode(_filled(_present(batch, "user_id")))[0])
             parts["stamps"].append(_stamps(_present(batch, "timestamp")))
-            request = _present(batch, "request_id")
-            request = pa.nulls(len(batch), pa.string()) if request is None else _text(request)
-            parts["requests"].append(pc.if_else(pc.equal(request, ""), pa.scalar(None, pa.string()), request))
+            request = _present(batch, "request_id")  # none: only the batch's length is kept
+            blank = pa.scalar(None, pa.string())
+            parts["requests"].append(len(batch) if request is None else pc.if_else(pc.equal(request, ""), blank,
+                                                                                     _text(request)))  # fmt: skip
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
         raise _RowByRow from None  # bad CSV, not UTF-8, not gzip: the row-by-row reader names the line
     finally:
@@ -263,11 +264,18 @@ def _stream(path: Path, known_items: dict[str, Item] | None, events: set[str] | 
         raise _RowByRow
     user_ids, user_codes = users.sorted(np.concatenate(parts["users"]))
     item_ids, item_codes = items.sorted(np.concatenate(parts["items"]))
-    requests = pa.concat_arrays([r.cast(pa.string()) for r in parts["requests"]])
-    return CodedLog(
+    requests = None
+    if not all(isinstance(r, int) for r in parts["requests"]):
+        requests = pa.concat_arrays([pa.nulls(r, pa.string()) if isinstance(r, int) else r.cast(pa.string())
+                                     for r in parts["requests"]])  # fmt: skip
+    log = CodedLog(
         user_ids, item_ids, user_codes, item_codes, np.concatenate(parts["stamps"]),
-        None if requests.null_count == len(requests) else requests,
+        None if requests is None or requests.null_count == len(requests) else requests,
     )  # fmt: skip
+    del parts, requests
+    # arrow's allocator keeps the blocks' freed buffers for its next allocations; what follows is numpy's
+    pa.default_memory_pool().release_unused()
+    return log
 
 
 def load_candidates(path: str | Path) -> GivenLists:

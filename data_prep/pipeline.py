@@ -123,7 +123,8 @@ def build_samples(
     if isinstance(log, pd.DataFrame):
         log = CodedLog.from_frame(log)
     filtered, sequences, examples, train_lengths = split_log(log, min_interactions, split_at)
-    seqs, item_ids, user_ids = sequences.items, filtered.item_ids, filtered.user_ids
+    seqs, item_ids = sequences.items, filtered.item_ids
+    user_ids = pa.array(filtered.user_ids, pa.string())  # ~10 bytes a user; Python strings take ~65
     n_items = len(item_ids)
     report: dict[str, Any] = {
         "log": {
@@ -316,7 +317,7 @@ def _shards(
     bounds: list[int],
     sizes: tuple[int, ...],
     item_ids: np.ndarray,
-    user_ids: np.ndarray,
+    user_ids: pa.StringArray,
     seqs: Ragged,
     max_history: int,
     positives: Mapping[int, tuple[list[str], list[float]]],
@@ -326,13 +327,12 @@ def _shards(
     A shard is built when asked for from the examples (13 bytes each), the sequences and the stored candidates
     (read back from disk), so the sample table (~100 bytes a sample) never exists all at once.
     """
-    names = pa.array(user_ids, pa.string())
 
     def build(s: int) -> SampleTable:
         a, b = bounds[s], bounds[s + 1]
         part = Examples(examples.users[a:b], examples.positions[a:b], examples.splits[a:b])
         mine = {n - a: p for n, p in positives.items() if a <= n < b}
-        return _table(part, store.rows(a, b), item_ids, names, seqs, max_history, mine)
+        return _table(part, store.rows(a, b), item_ids, user_ids, seqs, max_history, mine)
 
     return SampleShards(item_ids, sizes, build)
 
