@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +134,7 @@ class TransitionPreranker:
         # float32 scalar powers (libm), not numpy's array loop: same bits on every CPU (see ``fit``)
         powers = np.array([np.float32(self.recency) ** np.float32(s) for s in range(self.recent)], dtype=np.float32)
         weights = powers[steps]
-        return sp.csr_matrix((weights, (rows, items)), shape=(len(histories), self.matrix.shape[0]))
+        return sp.csr_matrix((weights, (rows, items)), shape=(len(histories), len(self.popularity)))
 
     def transitions(self, histories: Ragged) -> sp.csr_matrix:
         """Transition scores (rows: histories, columns: items); only items reachable from the history are stored."""
@@ -217,6 +217,7 @@ def _scorer(ranker: Ranker, k: int) -> Callable[[Ragged], np.ndarray]:
     penalised = None
     if isinstance(ranker, TransitionPreranker) and ranker.matrix.shape[0] > DENSE_ITEMS:
         penalised = _with_seen_penalty(ranker.matrix)
+        ranker = replace(ranker, matrix=None)  # scores come from ``penalised``: the caller's model may go
 
     def best(chunk: Ragged) -> np.ndarray:
         found = np.full((len(chunk), k), -1, dtype=np.int64)
@@ -369,8 +370,7 @@ def candidate_lists(
         upcoming = fitter.submit(fit, groups[0]) if groups else None
         for n, g in enumerate(groups):
             best = _scorer(upcoming.result(), k)
-            if n + 1 < len(groups):
-                upcoming = fitter.submit(fit, groups[n + 1])
+            upcoming = fitter.submit(fit, groups[n + 1]) if n + 1 < len(groups) else None
             mine = np.flatnonzero(group == g)
             for start in range(0, len(mine), SCORE_ROWS):
                 idx = mine[start : start + SCORE_ROWS]
