@@ -35,7 +35,7 @@ from data_prep.preranker import PopularityRanker, TransitionPreranker, fold_plan
 from data_prep.rl_parquet import Catalogue, rl_table
 from data_prep.sample_table import SampleTable
 
-# a finished chunk (~90 MB at outputs.CHUNK_ROWS) waits in the driver's memory for its turn to be written
+# a finished chunk (~45 MB at outputs.CHUNK_ROWS) waits in the driver's memory for its turn to be written
 RL_CHUNKS_AHEAD = 8
 BLOCK_EXAMPLES = 250_000  # examples a Ray Data block scores (~10 MB of candidates): the unit of work per worker
 

@@ -42,9 +42,10 @@ FILES = {
     "summary_json": "summary.json",
     "summary_md": "summary.md",
 }
-# samples turned into rows at once (a parquet row group): an RL chunk is ~90 MB (synthetic log, 20 history items),
-# whatever the log size; at 50k the RL writer's peak on the 10M log was 0.9 GB higher (3.1 GB instead of 2.2)
-CHUNK_ROWS = 20_000
+# samples turned into rows at once (a parquet row group): an RL chunk is ~45 MB (synthetic log, 20 history items),
+# whatever the log size. On the 10M log: the RL writer alone peaked 0.9 GB higher at 50k than at 20k; the write
+# phase peaked 2.06 GB at 10k against 2.2-2.4 GB at 20k, in the same time
+CHUNK_ROWS = 10_000
 RL_BUILDERS = 2  # threads building RL chunks (beside the samples and SFT writers): the RL file takes longest
 
 
