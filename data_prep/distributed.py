@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_prep.candidate_store import CandidateStore
-from data_prep.interactions import Examples, Ragged
+from data_prep.interactions import Examples, Ragged, user_runs
 from data_prep.preranker import PopularityRanker, TransitionPreranker, fold_plan, top_k
 from data_prep.rl_parquet import Catalogue, rl_table
 from data_prep.sample_table import SampleTable
@@ -90,7 +90,8 @@ def candidate_lists_ray(
     fit = ray.remote(_fit)
     refs = {int(g): fit.remote(ranker, train_ref, np.flatnonzero(fold_of != g) if g >= 0 else np.arange(n_users),
                                n_items) for g in np.unique(group)}  # fmt: skip
-    blocks = [ray.put(_block(sequences, examples, group, a, b)) for a, b in _block_bounds(examples.users)]
+    bounds = user_runs(examples.users, BLOCK_EXAMPLES)
+    blocks = [ray.put(_block(sequences, examples, group, a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     context = ray.data.DataContext.get_current()
     keep_order, context.execution_options.preserve_order = context.execution_options.preserve_order, True
     try:
@@ -106,14 +107,6 @@ def candidate_lists_ray(
     finally:
         context.execution_options.preserve_order = keep_order
     return store
-
-
-def _block_bounds(users: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) of consecutive examples of whole users, about ``BLOCK_EXAMPLES`` a block (``users`` sorted)."""
-    firsts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])  # each user's first example
-    at = np.searchsorted(firsts, np.arange(BLOCK_EXAMPLES, len(users), BLOCK_EXAMPLES))
-    bounds = np.unique(np.r_[0, firsts[at[at < len(firsts)]], len(users)]).tolist()
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _block(sequences: Ragged, examples: Examples, group: np.ndarray, start: int, stop: int) -> pa.Table:

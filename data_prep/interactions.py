@@ -185,6 +185,14 @@ def _all_positions(lengths: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, 
     return rows.astype(np.int32), positions.astype(np.int64)
 
 
+def user_runs(users: np.ndarray, size: int) -> list[int]:
+    """Bounds ``[0, ..., len(users)]`` of consecutive runs of about ``size`` entries that never split a user
+    (``users``: each example's user code, sorted): shards and Ray blocks of whole users."""
+    firsts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])  # each user's first example
+    at = np.searchsorted(firsts, np.arange(size, len(users), size))
+    return np.unique(np.r_[0, firsts[at[at < len(firsts)]], len(users)]).tolist()
+
+
 def leave_one_out(sequences: Sequences) -> Examples:
     """Train examples for positions 1..n-3, validation at n-2, test at n-1; users with < 3 items are skipped."""
     lengths = sequences.items.lengths

@@ -31,6 +31,7 @@ from data_prep.interactions import (
     leave_one_out,
     time_split,
     training_lengths,
+    user_runs,
     user_sequences,
 )
 from data_prep.preranker import (
@@ -158,7 +159,8 @@ def build_samples(
         store, positives, report["given"] = CandidateStore.of(chosen.cands, scratch), chosen.positives, chosen.report
         name = "given lists"  # metrics over the samples that have a list
         del targets, chosen
-    bounds = _shard_bounds(examples)
+    bounds = user_runs(examples.users, SHARD_EXAMPLES)
+    bounds = bounds if len(bounds) > 1 else [0, 0]  # no example: one empty shard
     popular = PopularityRanker().fit(seqs.prefixes(train_counts), n_items)
     metrics, sizes = _candidate_metrics(examples, store, seqs, bounds, popular, k)
     report["preranker"] = {
@@ -271,15 +273,6 @@ def _given_candidates(
 
 def _show(key: Any) -> str:
     return "(" + ", ".join(str(v) for v in key) + ")" if isinstance(key, tuple) else str(key)
-
-
-def _shard_bounds(examples: Examples) -> list[int]:
-    """Where each shard of about ``SHARD_EXAMPLES`` examples of whole users starts (``examples`` in user order),
-    and the end."""
-    firsts = np.flatnonzero(np.r_[True, examples.users[1:] != examples.users[:-1]])  # each user's first example
-    at = np.searchsorted(firsts, np.arange(SHARD_EXAMPLES, len(examples), SHARD_EXAMPLES))
-    bounds = np.unique(np.r_[0, firsts[at[at < len(firsts)]], len(examples)]).tolist()
-    return bounds if len(bounds) > 1 else [0, 0]
 
 
 def _candidate_metrics(
