@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 SPLITS = ("train", "val", "test")  # split codes 0, 1, 2 in ``Examples.splits``
+FLAT_VALUES = 1 << 20  # values ``Ragged.flat`` gathers at once
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,17 @@ class Ragged:
         return rows, offsets
 
     def flat(self) -> np.ndarray:
-        """The rows concatenated."""
-        rows, offsets = self.owners()
-        return self.values[self.starts[rows] + offsets]
+        """The rows concatenated, gathered ``FLAT_VALUES`` at a time: the index arrays (~40 bytes a value) follow
+        the block, not the rows (a fit flattens every training interaction)."""
+        ends = np.cumsum(self.lengths)
+        out = np.empty(int(ends[-1]) if len(ends) else 0, dtype=self.values.dtype)
+        cuts = np.unique(np.r_[0, np.searchsorted(ends, np.arange(FLAT_VALUES, len(out), FLAT_VALUES)), len(self)])
+        for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+            part = self.take(slice(a, b))
+            rows, offsets = part.owners()
+            first = int(ends[a - 1]) if a else 0
+            out[first : first + len(rows)] = self.values[part.starts[rows] + offsets]
+        return out
 
 
 @dataclass(frozen=True)

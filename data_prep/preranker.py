@@ -21,12 +21,15 @@ seen items -inf, then a partition of block maxima). It follows the reachable ite
 size, sets the time (~60% of top-K on the 1M log). Chunks are scored on ``THREADS`` threads: scipy's sparse
 product and numpy's sorts release the GIL, and each chunk's rows are independent, so the result is the same
 on any thread count. A fit runs on one core: the next fold's model is fit while the current fold's top-K runs.
+A fit counts a block of items at a time and keeps the forward counts (8 bytes per distinct transition, which
+grow with the log) on disk between its two passes; the model kept is bounded by ``neighbours`` an item.
 Candidates go to files as they are scored (``candidate_store``), so memory does not grow with the examples.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -45,8 +48,9 @@ DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix per chunk is 
 # top-K chunks scored at once: one per core this process may use (macOS has no sched_getaffinity)
 THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 TOP_ENTRIES = 1_000_000  # matrix entries ``_keep_top`` sorts at once: bounds a fit's scratch memory
-FIT_PAIRS = 4_000_000  # item pairs a fit counts at once (~20 bytes each while counted)
+FIT_PAIRS = 4_000_000  # item pairs (both directions) a fit counts at once (~20 bytes each while counted)
 SCORE_ROWS = 1 << 18  # a group's histories taken at once (their offsets: 16 bytes each), scored a chunk at a time
+_ENTRY = np.dtype([("row", np.int32), ("col", np.int32), ("value", np.float32)])  # a saved forward count
 BLOCK = 8  # scores a block maximum stands for when bounding a row's k-th score (a cheap partition of 1/8 the size)
 
 
@@ -80,22 +84,49 @@ class TransitionPreranker:
         names = ("window", "decay", "backward", "damping", "recent", "recency", "neighbours")
         return {f: getattr(self, f) for f in names}
 
-    def fit(self, sequences: Ragged | Sequence[np.ndarray], n_items: int) -> TransitionPreranker:
-        """Count, damp and cut the transitions a block of items (rows) at a time: memory follows the distinct
-        transitions, not the pairs. Every row sees its pairs, and its entries, in the order one pass over all
-        items would, so the model is the same bit for bit as one built in a single block."""
+    def fit(
+        self, sequences: Ragged | Sequence[np.ndarray], n_items: int, folder: str | Path | None = None
+    ) -> TransitionPreranker:
+        """Count, damp and cut the transitions a block of items (rows) at a time, with the forward counts on disk
+        between two passes (in a temporary folder in ``folder``, default the system's): memory follows the
+        training items and the block, not the distinct transitions, which grow with the log.
+
+        Pass 1 counts each block's forward rows, saves them, and files their entries by column block (the rows
+        of the transpose: the backward direction). Pass 2 reads a block's forward rows and its transposed rows
+        back, adds, damps and cuts them. Every row sees its pairs, and its entries, in the order one pass over
+        all items would, so the model is the same bit for bit as one built in a single block."""
         seqs = _ragged(sequences)
         flat = seqs.flat()
         owner = np.repeat(np.arange(len(seqs), dtype=np.int32), seqs.lengths)
-        pairs = np.bincount(flat, minlength=n_items) * self.window  # at most, per row
-        blocks = _blocks(pairs, FIT_PAIRS) or [slice(0, 0)]
-        forward = sp.vstack([self._forward(flat, owner, rows, n_items) for rows in blocks], format="csr")
-        del owner
-        forward_t = forward.T.tocsr()  # transposed as rows: the backward direction of each row
-        entries = np.diff(forward.indptr) + np.diff(forward_t.indptr)
-        blocks = _blocks(entries, TOP_ENTRIES) or [slice(0, 0)]
-        self.matrix = sp.vstack([self._damped_top(forward[rows], forward_t[rows]) for rows in blocks], format="csr")
-        self.popularity = np.bincount(flat, minlength=n_items).astype(np.float32)
+        counts = np.bincount(flat, minlength=n_items)
+        # a row's forward pairs, and its backward ones, are at most ``window`` times its count each
+        blocks = _blocks(counts * (2 * self.window), FIT_PAIRS) or [slice(0, 0)]
+        starts = np.array([rows.start for rows in blocks])
+        with tempfile.TemporaryDirectory(prefix=".gr2-fit-", dir=folder) as scratch:
+            saved = Path(scratch)
+            for n, rows in enumerate(blocks):
+                forward = self._forward(flat, owner, rows, n_items)
+                sp.save_npz(saved / f"forward{n}.npz", forward, compressed=False)
+                entry_rows = np.repeat(np.arange(rows.start, rows.stop, dtype=np.int32), np.diff(forward.indptr))
+                entries = np.rec.fromarrays([entry_rows, forward.indices, forward.data], dtype=_ENTRY)
+                by_block = np.searchsorted(starts, forward.indices, side="right") - 1  # the column's block
+                order = np.argsort(by_block, kind="stable")
+                ends = np.searchsorted(by_block[order], np.arange(len(blocks) + 1))
+                for m in np.flatnonzero(np.diff(ends)).tolist():
+                    with open(saved / f"transposed{m}.bin", "ab") as f:
+                        entries[order[ends[m] : ends[m + 1]]].tofile(f)
+            del flat, owner
+            parts = []
+            for n, rows in enumerate(blocks):
+                forward = sp.load_npz(saved / f"forward{n}.npz")
+                path = saved / f"transposed{n}.bin"
+                entries = np.fromfile(path, dtype=_ENTRY) if path.exists() else np.zeros(0, dtype=_ENTRY)
+                # one entry per (row, column): the summed forward counts, moved, not summed again
+                forward_t = sp.csr_matrix((entries["value"], (entries["col"] - rows.start, entries["row"])),
+                                          shape=forward.shape, dtype=np.float32)  # fmt: skip
+                parts.append(self._damped_top(forward, forward_t))
+        self.matrix = sp.vstack(parts, format="csr")
+        self.popularity = counts.astype(np.float32)
         return self
 
     def _forward(self, flat: np.ndarray, owner: np.ndarray, rows: slice, n_items: int) -> sp.csr_matrix:
@@ -105,7 +136,9 @@ class TransitionPreranker:
         r, c, v = [], [], []
         for gap in range(1, self.window + 1):
             first = flat[:-gap]
-            keep = (owner[:-gap] == owner[gap:]) & (first >= lo) & (first < hi)  # (i, i + gap) in one sequence
+            keep = first >= lo
+            keep &= first < hi
+            keep &= owner[:-gap] == owner[gap:]  # (i, i + gap) in one sequence
             r.append(first[keep] - lo)
             c.append(flat[gap:][keep])
             v.append(np.full(len(r[-1]), self.decay ** (gap - 1), dtype=np.float32))
@@ -353,6 +386,7 @@ def candidate_lists(
 ) -> CandidateStore:
     """Candidates (item indices, K per example, -1 padded) under the no-leak rules above, in files under
     ``folder`` (``CandidateStore``): each group's rows are written as they are scored, never all in memory.
+    The fits keep their forward counts in ``folder`` too while they run.
 
     ``sequences`` row ``u`` is user code ``u``'s sequence (codes in user-id order, which fixes the folds);
     ``train_lengths`` (a time split's training prefix per user) replaces leave-one-out's ``sequence[:-2]``.
@@ -362,7 +396,10 @@ def candidate_lists(
     bar = tqdm(total=len(examples), desc=f"candidates ({ranker.__name__})", unit="example", disable=not progress)
 
     def fit(g: int) -> Ranker:
-        return ranker().fit(train if g == -1 else train.take(np.flatnonzero(fold_of != g)), n_items)
+        users = train if g == -1 else train.take(np.flatnonzero(fold_of != g))
+        if ranker is TransitionPreranker:
+            return TransitionPreranker().fit(users, n_items, folder)  # its forward counts on the candidates' disk
+        return ranker().fit(users, n_items)
 
     # A fit runs on one core: the next group's model is fit while this group's top-K runs (the same models)
     groups = np.unique(group).tolist()

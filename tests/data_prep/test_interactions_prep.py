@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from data_prep.interactions import (
@@ -69,3 +70,17 @@ def test_ragged_rows():
     r = Ragged.from_rows([[1, 2, 3], [], [4]])
     assert r.flat().tolist() == [1, 2, 3, 4] and r.row(2).tolist() == [4]
     assert r.suffixes(2).flat().tolist() == [2, 3, 4] and r.take([2, 0]).flat().tolist() == [4, 1, 2, 3]
+
+
+def test_flat_gathers_in_blocks_the_same_values(monkeypatch):
+    """``flat`` gathers a block of rows at a time (bounded index arrays): the same values in any block size."""
+    import data_prep.interactions as interactions
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 100, 300).astype(np.int32)
+    lengths = rng.integers(0, 7, 40)
+    ragged = Ragged(values, rng.integers(0, 290, 40), lengths)
+    expected = np.concatenate([values[s : s + n] for s, n in zip(ragged.starts, lengths, strict=True)])
+    for size in (1, 3, 1000):
+        monkeypatch.setattr(interactions, "FLAT_VALUES", size)
+        assert ragged.flat().dtype == np.int32 and ragged.flat().tolist() == expected.tolist()

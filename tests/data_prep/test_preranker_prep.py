@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from data_prep import movielens
 from data_prep.interactions import CodedLog, Examples, Ragged, leave_one_out, user_sequences
@@ -143,22 +144,36 @@ def test_keep_top_keeps_the_strongest_neighbours():
         assert np.flatnonzero(kept[r]).tolist() == sorted(order)
 
 
-def test_a_fit_in_blocks_of_items_is_the_one_pass_model_bit_for_bit(monkeypatch):
-    """Counting, damping and cutting a few rows at a time (bounded memory) changes no bit of the model."""
+def _one_pass_model(model: TransitionPreranker, train: Ragged, n: int) -> sp.csr_matrix:
+    """The model's definition in one pass: every pair at once, the whole forward matrix transposed."""
+    flat = np.concatenate([train.row(u) for u in range(len(train))])
+    owner = np.repeat(np.arange(len(train)), train.lengths)
+    r, c, v = [], [], []
+    for gap in range(1, model.window + 1):
+        keep = owner[:-gap] == owner[gap:]
+        r.append(flat[:-gap][keep])
+        c.append(flat[gap:][keep])
+        v.append(np.full(int(keep.sum()), model.decay ** (gap - 1), dtype=np.float32))
+    forward = sp.csr_matrix((np.concatenate(v), (np.concatenate(r), np.concatenate(c))), shape=(n, n), dtype=np.float32)
+    return model._damped_top(forward, forward.T.tocsr())
+
+
+def test_a_fit_in_blocks_of_items_is_the_one_pass_model_bit_for_bit(monkeypatch, tmp_path):
+    """Counting, damping and cutting a few rows at a time, the forward counts on disk in between (bounded
+    memory), changes no bit of the model; the scratch files are gone afterwards."""
     import data_prep.preranker as preranker
 
     seqs = user_sequences(CodedLog.from_frame(movielens.load_interactions())).items
     train, n = seqs.prefixes(np.maximum(seqs.lengths - 2, 0)), int(seqs.values.max()) + 1
-    monkeypatch.setattr(preranker, "FIT_PAIRS", 10**12)
-    monkeypatch.setattr(preranker, "TOP_ENTRIES", 10**12)
-    one = TransitionPreranker().fit(train, n).matrix
-    monkeypatch.setattr(preranker, "FIT_PAIRS", 20_000)  # ~25 blocks of rows
-    monkeypatch.setattr(preranker, "TOP_ENTRIES", 10_000)  # ~30 blocks
-    blocks = TransitionPreranker().fit(train, n).matrix
-    assert len(preranker._blocks(np.bincount(train.flat(), minlength=n) * 5, 20_000)) > 20
+    one = _one_pass_model(TransitionPreranker(), train, n)
+    monkeypatch.setattr(preranker, "FIT_PAIRS", 20_000)  # ~50 blocks of rows
+    monkeypatch.setattr(preranker, "TOP_ENTRIES", 10_000)
+    blocks = TransitionPreranker().fit(train, n, folder=tmp_path).matrix
+    assert len(preranker._blocks(np.bincount(train.flat(), minlength=n) * 10, 20_000)) > 40
     assert one.nnz == blocks.nnz > 100_000
     assert (one.indptr == blocks.indptr).all() and (one.indices == blocks.indices).all()
     assert (one.data.view(np.int32) == blocks.data.view(np.int32)).all()
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("dense_items", [4096, 0])
