@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from data_prep.candidate_store import CandidateStore
-from data_prep.interactions import Examples, Ragged, user_runs
+from data_prep.interactions import Examples, ExampleSplits, Ragged
 from data_prep.preranker import PopularityRanker, TransitionPreranker, fold_plan, top_k
 from data_prep.rl_parquet import Catalogue, rl_table
 from data_prep.sample_table import SampleTable
@@ -72,7 +72,7 @@ def _score(batch: pa.Table, models: dict[int, Any], k: int) -> pa.Table:
 
 def candidate_lists_ray(
     sequences: Ragged,
-    examples: Examples,
+    examples: Examples | ExampleSplits,
     n_items: int,
     k: int = 10,
     folds: int = 5,
@@ -90,8 +90,9 @@ def candidate_lists_ray(
     fit = ray.remote(_fit)
     refs = {int(g): fit.remote(ranker, train_ref, np.flatnonzero(fold_of != g) if g >= 0 else np.arange(n_users),
                                n_items) for g in np.unique(group)}  # fmt: skip
-    bounds = user_runs(examples.users, BLOCK_EXAMPLES)
-    blocks = [ray.put(_block(sequences, examples, group, a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    bounds = examples.runs(BLOCK_EXAMPLES)
+    blocks = [ray.put(_block(sequences, examples.rows(a, b), group[a:b]))
+              for a, b in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
     context = ray.data.DataContext.get_current()
     keep_order, context.execution_options.preserve_order = context.execution_options.preserve_order, True
     try:
@@ -109,17 +110,17 @@ def candidate_lists_ray(
     return store
 
 
-def _block(sequences: Ragged, examples: Examples, group: np.ndarray, start: int, stop: int) -> pa.Table:
-    """Examples ``start:stop`` as one row per user: the whole sequence, the examples' positions and groups."""
-    users, counts = np.unique(examples.users[start:stop], return_counts=True)
+def _block(sequences: Ragged, examples: Examples, group: np.ndarray) -> pa.Table:
+    """Examples of whole users as one row per user: the whole sequence, the examples' positions and groups."""
+    users, counts = np.unique(examples.users, return_counts=True)
     offsets = pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32))
     seq = Ragged(sequences.values, sequences.starts[users], sequences.lengths[users])
     seq_offsets = pa.array(np.r_[0, np.cumsum(seq.lengths)].astype(np.int32))
     return pa.table(
         {
             "sequence": pa.ListArray.from_arrays(seq_offsets, pa.array(seq.flat())),
-            "positions": pa.ListArray.from_arrays(offsets, pa.array(examples.positions[start:stop])),
-            "groups": pa.ListArray.from_arrays(offsets, pa.array(group[start:stop])),
+            "positions": pa.ListArray.from_arrays(offsets, pa.array(examples.positions)),
+            "groups": pa.ListArray.from_arrays(offsets, pa.array(group)),
         }
     )
 

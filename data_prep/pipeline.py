@@ -24,6 +24,7 @@ from data_prep.interactions import (
     SPLITS,
     CodedLog,
     Examples,
+    ExampleSplits,
     Ragged,
     Sequences,
     item_popularity,
@@ -31,7 +32,6 @@ from data_prep.interactions import (
     leave_one_out,
     time_split,
     training_lengths,
-    user_runs,
     user_sequences,
 )
 from data_prep.preranker import (
@@ -154,12 +154,13 @@ def build_samples(
         name, positives = "item-transition", {}
     else:
         index = {x: i for i, x in enumerate(item_ids.tolist())}
-        targets = seqs.values[seqs.starts[examples.users] + examples.positions]
+        every = examples.rows(0, len(examples))  # given lists are in memory anyway: small data
+        targets = seqs.values[seqs.starts[every.users] + every.positions]
         chosen = _given_candidates(targets, given, keys, index, k)
         store, positives, report["given"] = CandidateStore.of(chosen.cands, scratch), chosen.positives, chosen.report
         name = "given lists"  # metrics over the samples that have a list
-        del targets, chosen
-    bounds = user_runs(examples.users, SHARD_EXAMPLES)
+        del every, targets, chosen
+    bounds = examples.runs(SHARD_EXAMPLES)
     bounds = bounds if len(bounds) > 1 else [0, 0]  # no example: one empty shard
     popular = PopularityRanker().fit(seqs.prefixes(train_counts), n_items)
     metrics, sizes = _candidate_metrics(examples, store, seqs, bounds, popular, k)
@@ -179,7 +180,7 @@ def build_samples(
 
 def split_log(
     log: CodedLog, min_interactions: int, split_at: tuple[int, int] | None = None
-) -> tuple[CodedLog, Sequences, Examples, np.ndarray | None]:
+) -> tuple[CodedLog, Sequences, ExampleSplits, np.ndarray | None]:
     """k-core log, user sequences, examples (leave-one-out or time split) and the time split's training lengths.
 
     The cheap first half of ``build_samples``: ``gr2 prepare --check`` counts examples with it in seconds.
@@ -195,9 +196,9 @@ def _sample_id(user_ids: np.ndarray, examples: Examples, n: int) -> str:
     return f"{user_ids[examples.users[n]]}:{examples.positions[n]}"
 
 
-def _example_keys(examples: Examples, log: CodedLog, sequences: Sequences, given: GivenLists) -> list[Any]:
+def _example_keys(every: ExampleSplits, log: CodedLog, sequences: Sequences, given: GivenLists) -> list[Any]:
     """Each example's key in ``given.key``'s form, read from its target interaction."""
-    users = log.user_ids
+    examples, users = every.rows(0, len(every)), log.user_ids
     if given.key == "sample_id":
         return [_sample_id(users, examples, n) for n in range(len(examples))]
     row = sequences.rows[sequences.items.starts[examples.users] + examples.positions]  # the target's log row
@@ -276,7 +277,7 @@ def _show(key: Any) -> str:
 
 
 def _candidate_metrics(
-    examples: Examples, store: CandidateStore, seqs: Ragged, bounds: list[int], popular: PopularityRanker, k: int
+    examples: ExampleSplits, store: CandidateStore, seqs: Ragged, bounds: list[int], popular: PopularityRanker, k: int
 ) -> tuple[dict[str, dict[str, dict[str, float]]], tuple[int, ...]]:
     """Recall@K / NDCG@K per split of the stored candidates (examples with K of them) and of popularity
     (validation and test examples), and how many examples of each shard have K candidates: one pass over the
@@ -286,7 +287,8 @@ def _candidate_metrics(
     sizes = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         cands = store.rows(a, b)
-        users, positions, splits = examples.users[a:b], examples.positions[a:b], examples.splits[a:b]
+        part = examples.rows(a, b)
+        users, positions, splits = part.users, part.positions, part.splits
         targets = seqs.values[seqs.starts[users] + positions]
         complete = (cands >= 0).all(axis=1)
         sizes.append(int(complete.sum()))
@@ -305,7 +307,7 @@ def _split_metrics(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> dict[s
 
 
 def _shards(
-    examples: Examples,
+    examples: ExampleSplits,
     store: CandidateStore,
     bounds: list[int],
     sizes: tuple[int, ...],
@@ -317,13 +319,13 @@ def _shards(
 ) -> SampleShards:
     """The samples as shards of whole users, ``bounds`` apart, ``sizes[s]`` samples in shard ``s``.
 
-    A shard is built when asked for from the examples (13 bytes each), the sequences and the stored candidates
-    (read back from disk), so the sample table (~100 bytes a sample) never exists all at once.
+    A shard is built when asked for from its examples (made from the sequences' split codes), the sequences and
+    the stored candidates (read back from disk), so the sample table (~100 bytes a sample) never exists all at once.
     """
 
     def build(s: int) -> SampleTable:
         a, b = bounds[s], bounds[s + 1]
-        part = Examples(examples.users[a:b], examples.positions[a:b], examples.splits[a:b])
+        part = examples.rows(a, b)
         mine = {n - a: p for n, p in positives.items() if a <= n < b}
         return _table(part, store.rows(a, b), item_ids, user_ids, seqs, max_history, mine)
 

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from data_prep.candidate_store import CandidateStore
-from data_prep.interactions import Examples, Ragged
+from data_prep.interactions import Examples, ExampleSplits, Ragged
 
 CHUNK_ROWS = 4096  # histories scored at once: bounds the sparse product and the padded key matrix
 TIE_BREAK = 1e-6  # popularity weight under the transition scores: orders ties and cold users
@@ -49,7 +49,7 @@ DENSE_ITEMS = 4096  # up to this catalogue size a dense key matrix per chunk is 
 THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 TOP_ENTRIES = 1_000_000  # matrix entries ``_keep_top`` sorts at once: bounds a fit's scratch memory
 FIT_PAIRS = 4_000_000  # item pairs (both directions) a fit counts at once (~20 bytes each while counted)
-SCORE_ROWS = 1 << 18  # a group's histories taken at once (their offsets: 16 bytes each), scored a chunk at a time
+SCORE_ROWS = 1 << 20  # examples made at once (~13 bytes each) to find a group's histories, scored a chunk at a time
 _ENTRY = np.dtype([("row", np.int32), ("col", np.int32), ("value", np.float32)])  # a saved forward count
 BLOCK = 8  # scores a block maximum stands for when bounding a row's k-th score (a cheap partition of 1/8 the size)
 
@@ -359,7 +359,7 @@ def _fill_by_popularity(best: np.ndarray, chunk: Ragged, by_popularity: np.ndarr
 
 
 def fold_plan(
-    sequences: Ragged, examples: Examples, folds: int, seed: int, train_lengths: np.ndarray | None
+    sequences: Ragged, examples: Examples | ExampleSplits, folds: int, seed: int, train_lengths: np.ndarray | None
 ) -> tuple[Ragged, np.ndarray, np.ndarray]:
     """The no-leak rules' plan: (training prefixes per user, fold per user, model group per example).
 
@@ -368,13 +368,16 @@ def fold_plan(
     """
     train = sequences.prefixes(np.maximum(sequences.lengths - 2, 0) if train_lengths is None else train_lengths)
     fold_of = np.random.default_rng(seed).permutation(len(sequences)) % folds
-    group = np.where(examples.splits != 0, -1, fold_of[examples.users]).astype(np.int16)
+    group = np.empty(len(examples), dtype=np.int16)
+    for start in range(0, len(examples), SCORE_ROWS):  # the examples a block at a time: 2 bytes each kept
+        part = examples.rows(start, start + SCORE_ROWS)
+        group[start : start + len(part)] = np.where(part.splits != 0, -1, fold_of[part.users])
     return train, fold_of, group
 
 
 def candidate_lists(
     sequences: Ragged,
-    examples: Examples,
+    examples: Examples | ExampleSplits,
     n_items: int,
     k: int = 10,
     folds: int = 5,
@@ -386,7 +389,8 @@ def candidate_lists(
 ) -> CandidateStore:
     """Candidates (item indices, K per example, -1 padded) under the no-leak rules above, in files under
     ``folder`` (``CandidateStore``): each group's rows are written as they are scored, never all in memory.
-    The fits keep their forward counts in ``folder`` too while they run.
+    The fits keep their forward counts in ``folder`` too while they run; the examples are made ``SCORE_ROWS``
+    at a time.
 
     ``sequences`` row ``u`` is user code ``u``'s sequence (codes in user-id order, which fixes the folds);
     ``train_lengths`` (a time split's training prefix per user) replaces leave-one-out's ``sequence[:-2]``.
@@ -408,11 +412,12 @@ def candidate_lists(
         for n, g in enumerate(groups):
             best = _scorer(upcoming.result(), k)
             upcoming = fitter.submit(fit, groups[n + 1]) if n + 1 < len(groups) else None
-            mine = np.flatnonzero(group == g)
-            for start in range(0, len(mine), SCORE_ROWS):
-                idx = mine[start : start + SCORE_ROWS]
-                users = examples.users[idx]
-                hist = Ragged(sequences.values, sequences.starts[users], examples.positions[idx])
+            for start in range(0, len(examples), SCORE_ROWS):
+                mine = np.flatnonzero(group[start : start + SCORE_ROWS] == g)
+                if len(mine) == 0:
+                    continue
+                part = examples.rows(start, start + SCORE_ROWS)
+                hist = Ragged(sequences.values, sequences.starts[part.users[mine]], part.positions[mine])
                 for _, found in _top_k_chunks(best, hist):
                     store.append(g, found)
                     bar.update(len(found))

@@ -213,14 +213,13 @@ def _print_given(report: dict) -> None:
 
 def _check(args: argparse.Namespace, log, sid_map) -> int:
     """``--check`` without candidate lists: k-core and split only, then coverage."""
-    from data_prep.interactions import SPLITS
     from data_prep.pipeline import split_log
 
     filtered, _, examples, _ = split_log(log, args.k_core, _split_at(args.split_at))
     if not examples:
         raise ValueError(f"no examples after {args.k_core}-core filtering of {len(log)} interactions; lower --k-core")
     catalogue = dict.fromkeys(filtered.item_ids.tolist())
-    splits = Counter({s: int((examples.splits == n).sum()) for n, s in enumerate(SPLITS)})
+    splits = Counter(examples.split_counts())
     return _check_done(args, catalogue, sid_map, splits, "examples")
 
 

@@ -46,7 +46,8 @@ class Example:
 
 def _views(log, min_interactions=3, split_at=None):
     """The k-core log's user -> items, user -> timestamps, user -> request ids, and its examples, as plain Python."""
-    filtered, seqs, examples, _ = split_log(CodedLog.from_frame(log), min_interactions, split_at)
+    filtered, seqs, every, _ = split_log(CodedLog.from_frame(log), min_interactions, split_at)
+    examples = every.rows(0, len(every))
     users, rows = filtered.user_ids, seqs.rows
     requests = filtered.request_ids.to_pylist() if filtered.request_ids is not None else [None] * len(filtered)
 

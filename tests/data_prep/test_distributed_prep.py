@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_prep import distributed, outputs, pipeline
-from data_prep.interactions import CodedLog, user_runs
+from data_prep.interactions import CodedLog
 from data_prep.outputs import write_outputs
 from data_prep.pipeline import build_samples
 from data_prep.synthetic import sequential_sid_map, synthetic_log
@@ -33,7 +33,7 @@ def test_ray_candidates_equal_the_single_machine_ones(local_cluster, tmp_path, s
     spread = build_samples(log, min_interactions=3, split_at=split_at, ray=True)
     assert len(local.shards.sizes) > 2
     examples = pipeline.split_log(CodedLog.from_frame(log), 3, split_at)[2]
-    blocks = len(user_runs(examples.users, distributed.BLOCK_EXAMPLES)) - 1
+    blocks = len(examples.runs(distributed.BLOCK_EXAMPLES)) - 1
     assert blocks > 4  # several blocks: they must come back in order, or the candidates differ
     assert (local.table.candidates == spread.table.candidates).all()
     assert local.report == spread.report and local.popularity == spread.popularity

@@ -56,7 +56,8 @@ def test_equal_timestamps_keep_file_order():
 def test_leave_one_out_positions():
     log = _log([("u", x, t) for t, x in enumerate("abcde")] + [("short", "x", 0), ("short", "y", 1)])
     seqs = user_sequences(log)
-    examples = leave_one_out(seqs)
+    every = leave_one_out(seqs)
+    examples = every.rows(0, len(every))
     u = log.user_ids.tolist().index("u")
     assert examples.users.tolist() == [u] * 4
     assert examples.positions.tolist() == [1, 2, 3, 4]
@@ -84,3 +85,45 @@ def test_flat_gathers_in_blocks_the_same_values(monkeypatch):
     for size in (1, 3, 1000):
         monkeypatch.setattr(interactions, "FLAT_VALUES", size)
         assert ragged.flat().dtype == np.int32 and ragged.flat().tolist() == expected.tolist()
+
+
+def _ragged_log(seed: int):
+    """A log whose users have 1 to 8 items (some too short to give an example), ties in time included."""
+    rng = np.random.default_rng(seed)
+    rows = [(f"u{u:02d}", f"i{rng.integers(0, 30)}", int(rng.integers(0, 5)))
+            for u in range(25) for _ in range(rng.integers(1, 9))]  # fmt: skip
+    return _log(rows)
+
+
+def test_examples_made_for_any_range_are_those_of_the_whole_split():
+    """``ExampleSplits`` keeps one split code per interaction; the examples it makes for any range (users with
+    no example in between, ranges inside a user) are that range of the examples made all at once, and runs
+    never split a user."""
+    from data_prep.interactions import time_split
+
+    log = _ragged_log(0)
+    seqs = user_sequences(log)
+    for every in (leave_one_out(seqs), time_split(seqs, log.timestamps, 2, 4)[0]):
+        whole = every.rows(0, len(every))
+        assert len(whole) == len(every) > 20 and (np.diff(whole.users) >= 0).all()
+        assert (whole.positions >= 1).all() and (whole.positions < seqs.items.lengths[whole.users]).all()
+        for a in range(len(every) + 1):
+            for b in range(a, len(every) + 2, 3):
+                part = every.rows(a, b)
+                assert part.users.tolist() == whole.users[a:b].tolist()
+                assert part.positions.tolist() == whole.positions[a:b].tolist()
+                assert part.splits.tolist() == whole.splits[a:b].tolist()
+        bounds = every.runs(7)
+        assert bounds[0] == 0 and bounds[-1] == len(every) and len(bounds) > 3
+        assert all(whole.users[b - 1] != whole.users[b] for b in bounds[1:-1])
+        assert every.runs(7) == whole.runs(7)
+        counts = np.bincount(whole.splits, minlength=3)
+        assert every.split_counts() == dict(zip(("train", "val", "test"), counts.tolist(), strict=True))
+    timed = time_split(seqs, log.timestamps, 2, 4)[0].rows(0, 10**6)
+    assert len(timed) == np.maximum(seqs.items.lengths - 1, 0).sum()  # every position from the second on
+    stamps = log.timestamps[seqs.rows[seqs.items.starts[timed.users] + timed.positions]]
+    assert timed.splits.tolist() == np.where(stamps < 2, 0, np.where(stamps < 4, 1, 2)).tolist()
+    loo = leave_one_out(seqs).rows(0, 10**6)
+    n = seqs.items.lengths[loo.users]
+    assert loo.split_names().tolist() == ["test" if p == m - 1 else "val" if p == m - 2 else "train"
+                                          for p, m in zip(loo.positions, n, strict=True)]  # fmt: skip

@@ -17,7 +17,8 @@ def _indexed(log):
     """(sequences by user code, examples, catalogue size)."""
     coded = CodedLog.from_frame(log)
     seqs = user_sequences(coded)
-    return seqs.items, leave_one_out(seqs), len(coded.item_ids)
+    every = leave_one_out(seqs)
+    return seqs.items, every.rows(0, len(every)), len(coded.item_ids)
 
 
 def _only(examples: Examples, keep: np.ndarray) -> Examples:
