@@ -18,6 +18,7 @@ from __future__ import annotations
 import array
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,25 +50,46 @@ def _items(cat: Catalogue) -> tuple[np.ndarray, np.ndarray, int]:
     return item, caption, int((~unique).sum())
 
 
-def _training(shards: SampleShards) -> tuple[Ragged, np.ndarray]:
-    """The training samples' histories and first targets (item codes), in sample order: ~20 bytes a sample
-    (the histories share the shards' sequence array), so next-SID rows can be built in shuffled order."""
-    histories, targets = [], []
+@dataclass(frozen=True)
+class _Training:
+    """The training samples' histories (start and length in ``values``) and first targets, in sample order:
+    ~14 bytes a sample (a ``Ragged`` and int64 targets took ~28), kept while the shuffled next-SID rows are built."""
+
+    values: np.ndarray  # the shards' shared item codes
+    starts: np.ndarray  # int64
+    lengths: np.ndarray  # uint16 (int64 for histories longer than 65535 items)
+    targets: np.ndarray  # int32 item codes
+
+    def histories(self, rows: np.ndarray) -> Ragged:
+        return Ragged(self.values, self.starts[rows], self.lengths[rows].astype(np.int64))
+
+
+def _training(shards: SampleShards) -> _Training:
+    """``_Training`` of every shard (their histories share one sequence array; copied into one when not)."""
+    parts, targets = [], []
     for table in shards:
         rows = np.flatnonzero(table.splits == 0)
-        histories.append(table.histories.take(rows))
-        targets.append(table.targets.values[table.targets.starts[rows]])
-    return Ragged.concat(histories), np.concatenate(targets)
+        parts.append(table.histories.take(rows))
+        targets.append(table.targets.values[table.targets.starts[rows]].astype(np.int32))
+        if len(parts) > 1 and parts[-1].values is not parts[0].values:
+            parts = [Ragged.concat(parts)]  # separate arrays (small callers): one copy
+        last = parts[-1]
+        small = last.lengths.max(initial=0) <= np.iinfo(np.uint16).max
+        parts[-1] = Ragged(last.values, last.starts, last.lengths.astype(np.uint16) if small else last.lengths)
+    values = parts[0].values if parts else np.zeros(0, dtype=np.int64)
+    return _Training(values, np.concatenate([p.starts for p in parts] or [np.zeros(0, dtype=np.int64)]),
+                     np.concatenate([p.lengths for p in parts] or [np.zeros(0, dtype=np.uint16)]),
+                     np.concatenate(targets or [np.zeros(0, dtype=np.int32)]))  # fmt: skip
 
 
-def _next_sid(histories: Ragged, targets: np.ndarray, cat: Catalogue, rows: np.ndarray) -> pa.ListArray:
+def _next_sid(training: _Training, cat: Catalogue, rows: np.ndarray) -> pa.ListArray:
     """SID history (oldest first) -> the target's SID, for the training samples ``rows``."""
-    hist = histories.take(rows)
+    hist = training.histories(rows)
     history = pc.binary_join(list_array(cat.sids.take(pa.array(cat.code[hist.flat()])), hist.lengths), " ")
     question = pc.binary_join_element_wise(
         "A user interacted with these items, oldest first: ", history, "\nPredict the SID of the next item.", ""
     )
-    return chat_pairs("user", question, "assistant", cat.sids.take(pa.array(cat.code[targets[rows]])))
+    return chat_pairs("user", question, "assistant", cat.sids.take(pa.array(cat.code[training.targets[rows]])))
 
 
 def _item_chats(cat: Catalogue, item: np.ndarray, caption: np.ndarray) -> pa.ListArray:
@@ -96,13 +118,14 @@ def midtrain_chunks(
     ``random.Random(seed)``: the permutation depends only on the row count, so rows are built for it
     chunk by chunk instead of all held at once.
     """
-    histories, targets = _training(shards)
+    training = _training(shards)
     item, caption, skipped = _items(cat)
     general = list(general or [])
-    sizes = (len(targets), len(item), len(general))
-    order = array.array("q", range(sum(sizes)))  # 8 bytes a row (a list of ints: ~36)
+    sizes = (len(training.targets), len(item), len(general))
+    # 4 bytes a row (8 from 2**31 rows; a list of ints: ~36); the shuffle depends only on the length
+    order = array.array("i" if sum(sizes) < 2**31 else "q", range(sum(sizes)))
     random.Random(seed).shuffle(order)
-    perm = np.frombuffer(order, dtype=np.int64)
+    perm = np.frombuffer(order, dtype=np.int32 if order.typecode == "i" else np.int64)
     counts = {"next_sid": sizes[0], "sid_to_text": int(caption.sum()), "text_to_sid": int((~caption).sum())}
     counts = {task: n for task, n in {**counts, "general": sizes[2]}.items() if n}
     counts["sid_to_text_skipped"] = skipped
@@ -113,7 +136,7 @@ def midtrain_chunks(
             is_next, is_item = src < sizes[0], (src >= sizes[0]) & (src < sizes[0] + sizes[1])
             parts, tasks = [], []
             if is_next.any():
-                parts.append(_next_sid(histories, targets, cat, src[is_next]))
+                parts.append(_next_sid(training, cat, src[is_next]))
                 tasks += ["next_sid"] * int(is_next.sum())
             if is_item.any():
                 picked = src[is_item] - sizes[0]
