@@ -26,6 +26,7 @@ import pyarrow as pa
 
 SPLITS = ("train", "val", "test")  # split codes 0, 1, 2 in ``Examples.splits``
 FLAT_VALUES = 1 << 20  # values ``Ragged.flat`` gathers at once
+REPEAT_ROWS = 1 << 21  # rows ``drop_repeats`` sorts at once (whole users)
 
 
 @dataclass(frozen=True)
@@ -146,13 +147,20 @@ def drop_repeats(log: CodedLog) -> CodedLog:
     """Keep each user's first interaction with an item (oldest; ties by row order), in the log's row order.
 
     A repeated event (a logging duplicate, a re-purchase) would otherwise become a sample whose target is
-    already in its own history, which no pre-ranker that hides seen items can ever rank.
+    already in its own history, which no pre-ranker that hides seen items can ever rank. Repeats are found
+    ``REPEAT_ROWS`` rows of whole users at a time: the sort's scratch arrays follow the block, not the log.
     """
     order = np.lexsort((log.timestamps, log.users))  # stable: ties keep row order
-    pair = log.users[order].astype(np.int64) * len(log.item_ids) + log.items[order]
-    first = np.unique(pair, return_index=True)[1]  # first occurrence in (user, time, row) order
+    users = log.users[order]
+    firsts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])  # each user's first row in ``order``
+    del users
     keep = np.zeros(len(log), dtype=bool)
-    keep[order[first]] = True
+    bounds = _runs(np.r_[firsts, len(log)], REPEAT_ROWS)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        rows = order[a:b]
+        pair = log.users[rows].astype(np.int64) * len(log.item_ids) + log.items[rows]
+        keep[rows[np.unique(pair, return_index=True)[1]]] = True  # first occurrence in (user, time, row) order
+    del order
     return log if keep.all() else log.subset(keep)
 
 

@@ -7,6 +7,7 @@ import gzip
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -182,6 +183,26 @@ def test_events_and_repeats(shop):
     kept = drop_repeats(CodedLog.from_frame(twice))
     assert kept.user_ids[kept.users].tolist() == ["u", "u", "v"]
     assert kept.item_ids[kept.items].tolist() == ["b", "a", "a"] and kept.timestamps.tolist() == [1, 2, 1]
+
+
+def test_repeats_found_in_blocks_of_users_are_the_same(monkeypatch):
+    """``drop_repeats`` sorts a few whole users at a time (bounded scratch memory): the same rows kept as in one
+    block, on a log with many repeats and equal timestamps."""
+    import data_prep.interactions as interactions
+
+    rng = np.random.default_rng(5)
+    rows = 3000
+    log = CodedLog.from_frame(pd.DataFrame({"user_id": rng.integers(0, 60, rows).astype(str),
+                                            "item_id": rng.integers(0, 40, rows).astype(str),
+                                            "timestamp": rng.integers(0, 20, rows)}))  # fmt: skip
+    one = drop_repeats(log)
+    monkeypatch.setattr(interactions, "REPEAT_ROWS", 100)  # ~30 blocks
+    blocks = drop_repeats(log)
+    assert 60 * 20 < len(one) < rows  # many repeats dropped
+    for field in ("users", "items", "timestamps"):
+        assert getattr(one, field).tolist() == getattr(blocks, field).tolist()
+    pairs = set(zip(one.users.tolist(), one.items.tolist(), strict=True))
+    assert len(pairs) == len(one)  # no pair twice
 
 
 @pytest.mark.parametrize(
