@@ -10,7 +10,8 @@ Steps, each a vectorised pass over the arrays:
    which makes the split reproducible.
 3. ``leave_one_out``: for a sequence of n items, the last is the test target, the second-last the
    validation target, and every earlier item (from the second on) the target of a training example
-   whose history is everything before it.
+   whose history is everything before it. The examples are kept as one split code per sequence entry
+   (``ExampleSplits``, 1 byte an interaction) and made as arrays (``Examples``) a range at a time.
 
 The training interactions of a user are ``sequence[:-2]``: the pre-ranker and popularity counts see
 only those, so no validation or test target leaks into them.

@@ -119,7 +119,8 @@ def build_samples(
     A DataFrame log (``user_id, item_id, timestamp [, request_id]``, the loaders' form) is coded first.
     ``ray``: score the pre-ranker's candidates on the Ray cluster ``ray.init`` connected to
     (``data_prep.distributed``); the samples are the same. ``scratch``: the folder for the candidates' files
-    (~40 bytes an example, ``CandidateStore``) until the samples are written; default the system's temp folder.
+    (~40 bytes an example, ``CandidateStore``) until the samples are written, and for each pre-ranker fit's
+    forward counts while it runs (8 bytes per distinct item transition); default the system's temp folder.
     """
     if isinstance(log, pd.DataFrame):
         log = CodedLog.from_frame(log)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -169,7 +171,10 @@ def test_a_fit_in_blocks_of_items_is_the_one_pass_model_bit_for_bit(monkeypatch,
     one = _one_pass_model(TransitionPreranker(), train, n)
     monkeypatch.setattr(preranker, "FIT_PAIRS", 20_000)  # ~50 blocks of rows
     monkeypatch.setattr(preranker, "TOP_ENTRIES", 10_000)
+    saved, save = [], sp.save_npz
+    monkeypatch.setattr(sp, "save_npz", lambda path, *a, **kw: (saved.append(Path(path)), save(path, *a, **kw)))
     blocks = TransitionPreranker().fit(train, n, folder=tmp_path).matrix
+    assert len(saved) > 40 and {p.parent.parent for p in saved} == {tmp_path}  # forward counts in the folder
     assert len(preranker._blocks(np.bincount(train.flat(), minlength=n) * 10, 20_000)) > 40
     assert one.nnz == blocks.nnz > 100_000
     assert (one.indptr == blocks.indptr).all() and (one.indices == blocks.indices).all()
