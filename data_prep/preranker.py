@@ -103,28 +103,10 @@ class TransitionPreranker:
         blocks = _blocks(counts * (2 * self.window), FIT_PAIRS) or [slice(0, 0)]
         starts = np.array([rows.start for rows in blocks])
         with tempfile.TemporaryDirectory(prefix=".gr2-fit-", dir=folder) as scratch:
-            saved = Path(scratch)
             for n, rows in enumerate(blocks):
-                forward = self._forward(flat, owner, rows, n_items)
-                sp.save_npz(saved / f"forward{n}.npz", forward, compressed=False)
-                entry_rows = np.repeat(np.arange(rows.start, rows.stop, dtype=np.int32), np.diff(forward.indptr))
-                entries = np.rec.fromarrays([entry_rows, forward.indices, forward.data], dtype=_ENTRY)
-                by_block = np.searchsorted(starts, forward.indices, side="right") - 1  # the column's block
-                order = np.argsort(by_block, kind="stable")
-                ends = np.searchsorted(by_block[order], np.arange(len(blocks) + 1))
-                for m in np.flatnonzero(np.diff(ends)).tolist():
-                    with open(saved / f"transposed{m}.bin", "ab") as f:
-                        entries[order[ends[m] : ends[m + 1]]].tofile(f)
+                _save_forward(self._forward(flat, owner, rows, n_items), Path(scratch), n, rows.start, starts)
             del flat, owner
-            parts = []
-            for n, rows in enumerate(blocks):
-                forward = sp.load_npz(saved / f"forward{n}.npz")
-                path = saved / f"transposed{n}.bin"
-                entries = np.fromfile(path, dtype=_ENTRY) if path.exists() else np.zeros(0, dtype=_ENTRY)
-                # one entry per (row, column): the summed forward counts, moved, not summed again
-                forward_t = sp.csr_matrix((entries["value"], (entries["col"] - rows.start, entries["row"])),
-                                          shape=forward.shape, dtype=np.float32)  # fmt: skip
-                parts.append(self._damped_top(forward, forward_t))
+            parts = [self._damped_top(*_saved_rows(Path(scratch), n, rows)) for n, rows in enumerate(blocks)]
         self.matrix = sp.vstack(parts, format="csr")
         self.popularity = counts.astype(np.float32)
         return self
@@ -175,6 +157,31 @@ class TransitionPreranker:
 
 
 Ranker = TransitionPreranker | PopularityRanker
+
+
+def _save_forward(forward: sp.csr_matrix, folder: Path, n: int, first_row: int, starts: np.ndarray) -> None:
+    """Block ``n`` of the forward counts (its first row ``first_row``) saved as is, and its entries appended to the
+    file of their column's block (blocks start at ``starts``): that file becomes the block's transposed rows."""
+    sp.save_npz(folder / f"forward{n}.npz", forward, compressed=False)
+    rows = np.repeat(np.arange(first_row, first_row + forward.shape[0], dtype=np.int32), np.diff(forward.indptr))
+    entries = np.rec.fromarrays([rows, forward.indices, forward.data], dtype=_ENTRY)
+    by_block = np.searchsorted(starts, forward.indices, side="right") - 1  # the column's block
+    order = np.argsort(by_block, kind="stable")
+    ends = np.searchsorted(by_block[order], np.arange(len(starts) + 1))
+    for m in np.flatnonzero(np.diff(ends)).tolist():
+        with open(folder / f"transposed{m}.bin", "ab") as f:
+            entries[order[ends[m] : ends[m + 1]]].tofile(f)
+
+
+def _saved_rows(folder: Path, n: int, rows: slice) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Block ``n``'s forward rows and the same rows of the transpose, read back."""
+    forward = sp.load_npz(folder / f"forward{n}.npz")
+    path = folder / f"transposed{n}.bin"
+    entries = np.fromfile(path, dtype=_ENTRY) if path.exists() else np.zeros(0, dtype=_ENTRY)
+    # one entry per (row, column): the summed forward counts, moved, not summed again
+    transposed = sp.csr_matrix((entries["value"], (entries["col"] - rows.start, entries["row"])),
+                               shape=forward.shape, dtype=np.float32)  # fmt: skip
+    return forward, transposed
 
 
 def _blocks(lengths: np.ndarray, size: int) -> list[slice]:
