@@ -69,17 +69,21 @@ def _training(shards: SampleShards) -> _Training:
     parts, targets = [], []
     for table in shards:
         rows = np.flatnonzero(table.splits == 0)
-        parts.append(table.histories.take(rows))
+        hist = table.histories.take(rows)
+        parts.append(Ragged(hist.values, hist.starts, _short(hist.lengths)))
         targets.append(table.targets.values[table.targets.starts[rows]].astype(np.int32))
-        if len(parts) > 1 and parts[-1].values is not parts[0].values:
-            parts = [Ragged.concat(parts)]  # separate arrays (small callers): one copy
-        last = parts[-1]
-        small = last.lengths.max(initial=0) <= np.iinfo(np.uint16).max
-        parts[-1] = Ragged(last.values, last.starts, last.lengths.astype(np.uint16) if small else last.lengths)
-    values = parts[0].values if parts else np.zeros(0, dtype=np.int64)
-    return _Training(values, np.concatenate([p.starts for p in parts] or [np.zeros(0, dtype=np.int64)]),
-                     np.concatenate([p.lengths for p in parts] or [np.zeros(0, dtype=np.uint16)]),
-                     np.concatenate(targets or [np.zeros(0, dtype=np.int32)]))  # fmt: skip
+    if not parts:
+        return _Training(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint16), np.zeros(0, np.int32))
+    if any(p.values is not parts[0].values for p in parts):
+        whole = Ragged.concat(parts)  # tables with arrays of their own (small callers): one copy
+        parts = [Ragged(whole.values, whole.starts, _short(whole.lengths))]
+    return _Training(parts[0].values, np.concatenate([p.starts for p in parts]),
+                     np.concatenate([p.lengths for p in parts]), np.concatenate(targets))  # fmt: skip
+
+
+def _short(lengths: np.ndarray) -> np.ndarray:
+    """History lengths as uint16 (int64 when one is longer than 65535 items)."""
+    return lengths.astype(np.uint16) if lengths.max(initial=0) <= np.iinfo(np.uint16).max else lengths
 
 
 def _next_sid(training: _Training, cat: Catalogue, rows: np.ndarray) -> pa.ListArray:

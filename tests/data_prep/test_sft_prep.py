@@ -47,6 +47,22 @@ def test_tasks_and_no_eval_target_leak():
     assert midtrain_rows(samples, items, sid_map, seed=0, general=general, chunk_rows=1000)[0] == rows  # any chunks
 
 
+def test_shards_with_arrays_of_their_own_give_the_rows_of_one_table():
+    """Shards whose histories sit in separate arrays (not one shared sequence array) are copied into one: the
+    same rows as one table."""
+    items, samples, sid_map = _world()
+    samples = samples + [RerankSample(f"v:{n}", "v", "train", list("abc")[:n], list("bcdef"), ["e"]) for n in (1, 2)]
+    whole = SampleTable.from_samples(samples, list(items))
+    tables = [SampleTable.from_samples(samples[:3], list(items)), SampleTable.from_samples(samples[3:], list(items))]
+    cat = catalogue(items, sid_map, {}, whole.item_ids)
+    apart = SampleShards(whole.item_ids, (3, 2), lambda s: tables[s])
+    one = midtrain_chunks(SampleShards.of(whole), cat, seed=1, chunk_rows=3)[1]
+    two = midtrain_chunks(apart, cat, seed=1, chunk_rows=3)[1]
+    rows = pa.concat_tables(list(one)).to_pylist()
+    assert rows == pa.concat_tables(list(two)).to_pylist()
+    assert sum(r["task"] == "next_sid" for r in rows) == 3
+
+
 @pytest.mark.parametrize(
     "line, message",
     [
