@@ -107,7 +107,7 @@ class TransitionPreranker:
                 _save_forward(self._forward(flat, owner, rows, n_items), Path(scratch), n, rows.start, starts)
             del flat, owner
             parts = [self._damped_top(*_saved_rows(Path(scratch), n, rows)) for n, rows in enumerate(blocks)]
-        self.matrix = sp.vstack(parts, format="csr")
+        self.matrix = _stacked(parts, n_items)
         self.popularity = counts.astype(np.float32)
         return self
 
@@ -182,6 +182,22 @@ def _saved_rows(folder: Path, n: int, rows: slice) -> tuple[sp.csr_matrix, sp.cs
     transposed = sp.csr_matrix((entries["value"], (entries["col"] - rows.start, entries["row"])),
                                shape=forward.shape, dtype=np.float32)  # fmt: skip
     return forward, transposed
+
+
+def _stacked(parts: list[sp.csr_matrix], n_cols: int) -> sp.csr_matrix:
+    """``sp.vstack(parts)``, emptying ``parts`` as it goes: each block is dropped once copied, and the result's
+    pages are only committed as they are written, so the model is in memory about once, not twice."""
+    nnz = sum(p.nnz for p in parts)
+    index = np.int32 if max(nnz, n_cols) < 2**31 else np.int64
+    data, indices = np.empty(nnz, dtype=np.float32), np.empty(nnz, dtype=index)
+    indptr = np.zeros(sum(p.shape[0] for p in parts) + 1, dtype=index)
+    row = at = 0
+    while parts:
+        part = parts.pop(0)
+        data[at : at + part.nnz], indices[at : at + part.nnz] = part.data, part.indices
+        indptr[row + 1 : row + 1 + part.shape[0]] = part.indptr[1:] + at
+        row, at = row + part.shape[0], at + part.nnz
+    return sp.csr_matrix((data, indices, indptr), shape=(row, n_cols))
 
 
 def _blocks(lengths: np.ndarray, size: int) -> list[slice]:
