@@ -152,11 +152,8 @@ def drop_repeats(log: CodedLog) -> CodedLog:
     ``REPEAT_ROWS`` rows of whole users at a time: the sort's scratch arrays follow the block, not the log.
     """
     order = np.lexsort((log.timestamps, log.users))  # stable: ties keep row order
-    users = log.users[order]
-    firsts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])  # each user's first row in ``order``
-    del users
     keep = np.zeros(len(log), dtype=bool)
-    bounds = _runs(np.r_[firsts, len(log)], REPEAT_ROWS)
+    bounds = _runs(_firsts(log.users[order]), REPEAT_ROWS)
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         rows = order[a:b]
         pair = log.users[rows].astype(np.int64) * len(log.item_ids) + log.items[rows]
@@ -200,8 +197,7 @@ class Examples:
 
     def runs(self, size: int) -> list[int]:
         """Bounds of runs of about ``size`` examples that never split a user (users sorted)."""
-        firsts = np.flatnonzero(np.r_[True, self.users[1:] != self.users[:-1]])  # each user's first example
-        return _runs(np.r_[firsts, len(self)], size)
+        return _runs(_firsts(self.users), size)
 
 
 @dataclass(frozen=True)
@@ -243,6 +239,11 @@ class ExampleSplits:
         """Examples per split."""
         counts = np.bincount(self.entries[self.entries >= 0], minlength=len(SPLITS))
         return {s: int(counts[n]) for n, s in enumerate(SPLITS)}
+
+
+def _firsts(users: np.ndarray) -> np.ndarray:
+    """Where each user's run starts in ``users`` (sorted user codes), and one more: the length."""
+    return np.r_[np.flatnonzero(np.r_[True, users[1:] != users[:-1]]), len(users)]
 
 
 def _runs(firsts: np.ndarray, size: int) -> list[int]:

@@ -139,7 +139,9 @@ def build_samples(
             "k": k,
         }
     }
-    keys = None if given is None else _example_keys(examples, filtered, sequences, given)
+    # given lists are in memory anyway (small data): their examples are made once, for the keys and the targets
+    every = None if given is None else examples.rows(0, len(examples))
+    keys = None if every is None else _example_keys(every, filtered, sequences, given)
     train_counts = training_lengths(sequences, train_lengths)
     del log, filtered, sequences  # from here on only the item sequences: the log's own arrays go (a caller's stay)
     if given is None:
@@ -155,7 +157,6 @@ def build_samples(
         name, positives = "item-transition", {}
     else:
         index = {x: i for i, x in enumerate(item_ids.tolist())}
-        every = examples.rows(0, len(examples))  # given lists are in memory anyway: small data
         targets = seqs.values[seqs.starts[every.users] + every.positions]
         chosen = _given_candidates(targets, given, keys, index, k)
         store, positives, report["given"] = CandidateStore.of(chosen.cands, scratch), chosen.positives, chosen.report
@@ -197,9 +198,9 @@ def _sample_id(user_ids: np.ndarray, examples: Examples, n: int) -> str:
     return f"{user_ids[examples.users[n]]}:{examples.positions[n]}"
 
 
-def _example_keys(every: ExampleSplits, log: CodedLog, sequences: Sequences, given: GivenLists) -> list[Any]:
+def _example_keys(examples: Examples, log: CodedLog, sequences: Sequences, given: GivenLists) -> list[Any]:
     """Each example's key in ``given.key``'s form, read from its target interaction."""
-    examples, users = every.rows(0, len(every)), log.user_ids
+    users = log.user_ids
     if given.key == "sample_id":
         return [_sample_id(users, examples, n) for n in range(len(examples))]
     row = sequences.rows[sequences.items.starts[examples.users] + examples.positions]  # the target's log row
