@@ -107,8 +107,9 @@ def _json_strings(values: pa.Array) -> pa.Array:
     return pc.if_else(pa.array(special), pa.array(escaped, pa.string()), quoted)
 
 
-def _sample_lines(table: SampleTable, item_json: pa.Array, rows: np.ndarray) -> list[str]:
-    """``samples.jsonl`` lines (``RerankSample.to_dict`` as ``json.dumps`` writes it) of the table rows ``rows``."""
+def _sample_lines(table: SampleTable, item_json: pa.Array, rows: np.ndarray) -> memoryview:
+    """``samples.jsonl`` lines (``RerankSample.to_dict`` as ``json.dumps`` writes it, each ending in a newline) of
+    the table rows ``rows``, as UTF-8 bytes read from arrow's buffer: no Python string per line."""
     part = _rows(table, rows)
     k = part.candidates.shape[1]
 
@@ -132,9 +133,11 @@ def _sample_lines(table: SampleTable, item_json: pa.Array, rows: np.ndarray) -> 
         items(part.targets.flat(), part.targets.lengths),
         '], "grades": ',
         pa.array(tails, pa.string()),
+        "\n",
         "",
     )
-    return line.to_pylist()
+    offsets = np.frombuffer(line.buffers()[1], dtype=np.int32)[line.offset : line.offset + len(line) + 1]
+    return memoryview(line.buffers()[2])[offsets[0] : offsets[-1]]
 
 
 @dataclass(frozen=True)
@@ -228,11 +231,10 @@ def write_outputs(
     item_json = _json_strings(pa.array(shards.item_ids, pa.string()))
 
     def write_samples() -> None:
-        with atomic_path(out / FILES["samples"]) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        with atomic_path(out / FILES["samples"]) as tmp, open(tmp, "wb") as f:
             for table in shards:
                 for start in range(0, len(table), CHUNK_ROWS):
-                    rows = np.arange(start, min(start + CHUNK_ROWS, len(table)))
-                    f.write("".join(x + "\n" for x in _sample_lines(table, item_json, rows)))
+                    f.write(_sample_lines(table, item_json, np.arange(start, min(start + CHUNK_ROWS, len(table)))))
 
     def write_sft() -> dict[str, int]:
         counts, chunks = midtrain_chunks(shards, cat, seed=seed, general=general)

@@ -167,3 +167,22 @@ def test_small_chunks_give_the_same_rows_and_prompt_statistics(make_small, tmp_p
     for split in ("train", "val", "test"):
         rows = [pq.read_table(tmp_path / d / FILES[f"rl_{split}"]).to_pylist() for d in ("whole", "chunked")]
         assert rows[0] == rows[1]
+
+
+def test_sample_lines_are_json_dumps_bytes_for_awkward_strings():
+    import numpy as np
+    import pyarrow as pa
+
+    from data_prep.outputs import _json_strings, _sample_lines
+    from data_prep.sample_table import SampleTable
+
+    items = ["plain", 'quo"te', "back\\slash", "tab\there", "ünï", "nl\nx"]
+    samples = [
+        RerankSample("u\"1:0", "u\"1", "train", ["plain"], ["quo\"te", "ünï", "nl\nx"], ["ünï"]),
+        RerankSample("é:3", "é", "test", [], ["back\\slash", "tab\there", "plain"], ["plain"], [0.0, 2.0, 1.5]),
+    ]
+    table = SampleTable.from_samples(samples, items)
+    got = bytes(_sample_lines(table, _json_strings(pa.array(items)), np.arange(2)))
+    want = "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in samples).encode()
+    assert got == want
+    assert bytes(_sample_lines(table, _json_strings(pa.array(items)), np.array([1]))) == want.split(b"\n")[1] + b"\n"
