@@ -53,15 +53,15 @@ def _items(cat: Catalogue) -> tuple[np.ndarray, np.ndarray, int]:
 @dataclass(frozen=True)
 class _Training:
     """The training samples' histories (start and length in ``values``) and first targets, in sample order:
-    ~14 bytes a sample (a ``Ragged`` and int64 targets took ~28), kept while the shuffled next-SID rows are built."""
+    ~9 bytes a sample (a ``Ragged`` and int64 targets took ~28), kept while the shuffled next-SID rows are built."""
 
     values: np.ndarray  # the shards' shared item codes
-    starts: np.ndarray  # int64
-    lengths: np.ndarray  # uint16 (int64 for histories longer than 65535 items)
+    starts: np.ndarray  # int32 (int64 from 2**31 values)
+    lengths: np.ndarray  # uint8 (uint16, int64 for longer histories)
     targets: np.ndarray  # int32 item codes
 
     def histories(self, rows: np.ndarray) -> Ragged:
-        return Ragged(self.values, self.starts[rows], self.lengths[rows].astype(np.int64))
+        return Ragged(self.values, self.starts[rows].astype(np.int64), self.lengths[rows].astype(np.int64))
 
 
 def _training(shards: SampleShards) -> _Training:
@@ -70,20 +70,22 @@ def _training(shards: SampleShards) -> _Training:
     for table in shards:
         rows = np.flatnonzero(table.splits == 0)
         hist = table.histories.take(rows)
-        parts.append(Ragged(hist.values, hist.starts, _short(hist.lengths)))
+        parts.append((hist.values, _small(hist.starts), _small(hist.lengths)))
         targets.append(table.targets.values[table.targets.starts[rows]].astype(np.int32))
     if not parts:
-        return _Training(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint16), np.zeros(0, np.int32))
-    if any(p.values is not parts[0].values for p in parts):
-        whole = Ragged.concat(parts)  # tables with arrays of their own (small callers): one copy
-        parts = [Ragged(whole.values, whole.starts, _short(whole.lengths))]
-    return _Training(parts[0].values, np.concatenate([p.starts for p in parts]),
-                     np.concatenate([p.lengths for p in parts]), np.concatenate(targets))  # fmt: skip
+        return _Training(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8), np.zeros(0, np.int32))
+    if any(values is not parts[0][0] for values, _, _ in parts):  # tables with arrays of their own (small callers)
+        whole = Ragged.concat([Ragged(v, s.astype(np.int64), n.astype(np.int64)) for v, s, n in parts])
+        parts = [(whole.values, _small(whole.starts), _small(whole.lengths))]
+    # shards' dtypes may differ: concatenate widens to the widest
+    starts, lengths = np.concatenate([s for _, s, _ in parts]), np.concatenate([n for _, _, n in parts])
+    return _Training(parts[0][0], starts, lengths, np.concatenate(targets))
 
 
-def _short(lengths: np.ndarray) -> np.ndarray:
-    """History lengths as uint16 (int64 when one is longer than 65535 items)."""
-    return lengths.astype(np.uint16) if lengths.max(initial=0) <= np.iinfo(np.uint16).max else lengths
+def _small(values: np.ndarray) -> np.ndarray:
+    """Non-negative int64s in the smallest of uint8, uint16, int32 that holds them (else as they are)."""
+    top = values.max(initial=0)
+    return next((values.astype(t) for t in (np.uint8, np.uint16, np.int32) if top <= np.iinfo(t).max), values)
 
 
 def _next_sid(training: _Training, cat: Catalogue, rows: np.ndarray) -> pa.ListArray:

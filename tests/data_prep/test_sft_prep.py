@@ -63,6 +63,47 @@ def test_shards_with_arrays_of_their_own_give_the_rows_of_one_table():
     assert sum(r["task"] == "next_sid" for r in rows) == 3
 
 
+def test_shards_over_one_sequence_array_keep_their_histories_in_small_types():
+    """Shards sharing one sequence array keep history starts and lengths in the smallest type that holds a shard's
+    values (uint8 to int32); shards of different types give the same rows as one table with int64 arrays."""
+    import numpy as np
+
+    from data_prep.interactions import Ragged
+    from data_prep.sft_parquet import _training
+
+    items, _, sid_map = _world()
+    values = np.arange(70_000) % 6  # one shared "sequence array"
+    # (first history start, history length) per shard: uint8/uint8, uint16/uint16, int32/uint8
+    plan = [(3, 2), (200, 300), (69_000, 5)]
+
+    def table(shards):
+        starts = np.array([a for a, _ in shards], dtype=np.int64)
+        lengths = np.array([n for _, n in shards], dtype=np.int64)
+        n = len(shards)
+        return SampleTable(
+            item_ids=np.array(list(items), dtype=object),
+            sample_ids=pa.array([f"u:{a}" for a, _ in shards]),
+            user_ids=pa.array(["u"] * n),
+            splits=np.zeros(n, dtype=np.int8),
+            histories=Ragged(values, starts, lengths),
+            candidates=np.tile(np.arange(5, dtype=np.int32), (n, 1)),
+            targets=Ragged(values, starts + lengths, np.ones(n, dtype=np.int64)),
+        )
+
+    tables = [table([shard]) for shard in plan]
+    apart = SampleShards(tables[0].item_ids, (1, 1, 1), lambda s: tables[s])
+    training = _training(apart)
+    assert training.values is values and training.starts.dtype == np.int32 and training.lengths.dtype == np.uint16
+    assert [t.histories.starts.dtype for t in tables] == [np.int64] * 3
+    assert [np.asarray(training.histories(np.array([s])).row(0)).tolist() for s in range(3)] == [
+        values[a : a + n].tolist() for a, n in plan
+    ]
+    cat = catalogue(items, sid_map, {}, tables[0].item_ids)
+    one = midtrain_chunks(SampleShards.of(table(plan)), cat, seed=2, chunk_rows=4)[1]
+    three = midtrain_chunks(apart, cat, seed=2)[1]
+    assert pa.concat_tables(list(one)).to_pylist() == pa.concat_tables(list(three)).to_pylist()
+
+
 @pytest.mark.parametrize(
     "line, message",
     [
