@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from data_prep.candidate_store import CandidateStore
-from data_prep.interactions import Examples, ExampleSplits, Ragged
+from data_prep.interactions import FLAT_VALUES, Examples, ExampleSplits, Ragged
 
 CHUNK_ROWS = 4096  # histories scored at once: bounds the sparse product and the padded key matrix
 TIE_BREAK = 1e-6  # popularity weight under the transition scores: orders ties and cold users
@@ -89,40 +89,38 @@ class TransitionPreranker:
     ) -> TransitionPreranker:
         """Count, damp and cut the transitions a block of items (rows) at a time, with the forward counts on disk
         between two passes (in a temporary folder in ``folder``, default the system's): memory follows the
-        training items and the block, not the distinct transitions, which grow with the log.
+        block and 1 byte a sequence value (``_in_place``), not the distinct transitions, which grow with the log.
 
         Pass 1 counts each block's forward rows, saves them, and files their entries by column block (the rows
         of the transpose: the backward direction). Pass 2 reads a block's forward rows and its transposed rows
         back, adds, damps and cuts them. Every row sees its pairs, and its entries, in the order one pass over
         all items would, so the model is the same bit for bit as one built in a single block."""
-        seqs = _ragged(sequences)
-        flat = seqs.flat()
-        owner = np.repeat(np.arange(len(seqs), dtype=np.int32), seqs.lengths)
-        counts = np.bincount(flat, minlength=n_items)
+        values, ahead = _in_place(_ragged(sequences), self.window)
+        counts = _counts(values, ahead, n_items)
         # a row's forward pairs, and its backward ones, are at most ``window`` times its count each
         blocks = _blocks(counts * (2 * self.window), FIT_PAIRS) or [slice(0, 0)]
         starts = np.array([rows.start for rows in blocks])
         with tempfile.TemporaryDirectory(prefix=".gr2-fit-", dir=folder) as scratch:
             for n, rows in enumerate(blocks):
-                _save_forward(self._forward(flat, owner, rows, n_items), Path(scratch), n, rows.start, starts)
-            del flat, owner
+                _save_forward(self._forward(values, ahead, rows, n_items), Path(scratch), n, rows.start, starts)
+            del values, ahead
             parts = [self._damped_top(*_saved_rows(Path(scratch), n, rows)) for n, rows in enumerate(blocks)]
         self.matrix = _stacked(parts, n_items)
         self.popularity = counts.astype(np.float32)
         return self
 
-    def _forward(self, flat: np.ndarray, owner: np.ndarray, rows: slice, n_items: int) -> sp.csr_matrix:
+    def _forward(self, values: np.ndarray, ahead: np.ndarray, rows: slice, n_items: int) -> sp.csr_matrix:
         """Rows ``rows`` of the forward counts: how often item j follows item i within ``window`` steps, weighted
-        ``decay ** (gap - 1)`` (pairs listed gap by gap, each in sequence order)."""
+        ``decay ** (gap - 1)`` (pairs listed gap by gap, each in sequence order; ``_in_place``)."""
         lo, hi = rows.start, rows.stop
         r, c, v = [], [], []
         for gap in range(1, self.window + 1):
-            first = flat[:-gap]
-            keep = first >= lo
+            first = values[:-gap]
+            keep = ahead[:-gap] >= gap  # (i, i + gap) in one sequence
+            keep &= first >= lo
             keep &= first < hi
-            keep &= owner[:-gap] == owner[gap:]  # (i, i + gap) in one sequence
             r.append(first[keep] - lo)
-            c.append(flat[gap:][keep])
+            c.append(values[gap:][keep])
             v.append(np.full(len(r[-1]), self.decay ** (gap - 1), dtype=np.float32))
         coo = (np.concatenate(v), (np.concatenate(r), np.concatenate(c)))
         return sp.csr_matrix(coo, shape=(hi - lo, n_items), dtype=np.float32)
@@ -157,6 +155,36 @@ class TransitionPreranker:
 
 
 Ranker = TransitionPreranker | PopularityRanker
+
+
+def _in_place(seqs: Ragged, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fit's view of the sequences: (values, ahead), ``ahead[i]`` the values after ``i`` in its row, at most
+    ``window``, -1 outside every row. Rows in order over a shared array (the training prefixes) are read in
+    place, 1 byte a value of the array instead of a copy and an owner per training value (8 bytes); others are
+    copied first. Either way the pairs come in the order of one concatenated copy."""
+    used = seqs.lengths > 0
+    starts, lengths = seqs.starts[used], seqs.lengths[used]
+    if not (starts[1:] >= starts[:-1] + lengths[:-1]).all():  # overlapping or out of order: a compact copy
+        values = seqs.flat()
+        starts, lengths = np.cumsum(lengths) - lengths, lengths
+    else:
+        values = seqs.values
+    ahead = np.full(len(values), -1, dtype=np.int8 if window < 128 else np.int64)
+    ends = np.cumsum(lengths)
+    cuts = np.unique(np.r_[0, np.searchsorted(ends, np.arange(FLAT_VALUES, int(ends[-1:].sum()), FLAT_VALUES)),
+                           len(lengths)])  # fmt: skip
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):  # ``FLAT_VALUES`` at a time
+        rows, offsets = Ragged(values, starts[a:b], lengths[a:b]).owners()
+        ahead[starts[a:b][rows] + offsets] = np.minimum(lengths[a:b][rows] - 1 - offsets, window)
+    return values, ahead
+
+
+def _counts(values: np.ndarray, ahead: np.ndarray, n_items: int) -> np.ndarray:
+    """Occurrences of each item in the rows (``_in_place``), ``FLAT_VALUES`` at a time."""
+    counts = np.zeros(n_items, dtype=np.int64)
+    for a in range(0, len(values), FLAT_VALUES):
+        counts += np.bincount(values[a : a + FLAT_VALUES][ahead[a : a + FLAT_VALUES] >= 0], minlength=n_items)
+    return counts
 
 
 def _save_forward(forward: sp.csr_matrix, folder: Path, n: int, first_row: int, starts: np.ndarray) -> None:
