@@ -262,17 +262,21 @@ def _stream(path: Path, known_items: dict[str, Item] | None, events: set[str] | 
             bar.close()
     if not parts["users"]:
         raise _RowByRow
-    user_ids, user_codes = users.sorted(np.concatenate(parts["users"]))
-    item_ids, item_codes = items.sorted(np.concatenate(parts["items"]))
+    # each column's blocks go as soon as they are joined: the log is in memory about once, not twice
+    user_ids, user_codes = users.sorted(np.concatenate(parts.pop("users")))
+    del users  # a Python string and a dict entry per user
+    item_ids, item_codes = items.sorted(np.concatenate(parts.pop("items")))
+    stamps = np.concatenate(parts.pop("stamps"))
     requests = None
     if not all(isinstance(r, int) for r in parts["requests"]):
         requests = pa.concat_arrays([pa.nulls(r, pa.string()) if isinstance(r, int) else r.cast(pa.string())
                                      for r in parts["requests"]])  # fmt: skip
+    del parts
     log = CodedLog(
-        user_ids, item_ids, user_codes, item_codes, np.concatenate(parts["stamps"]),
+        user_ids, item_ids, user_codes, item_codes, stamps,
         None if requests is None or requests.null_count == len(requests) else requests,
     )  # fmt: skip
-    del parts, requests
+    del requests
     # arrow's allocator keeps the blocks' freed buffers for its next allocations; what follows is numpy's
     pa.default_memory_pool().release_unused()
     return log

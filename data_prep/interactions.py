@@ -127,8 +127,8 @@ class CodedLog:
 def _recode(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes renumbered over the ids still used (order kept, so still sorted)."""
     used = np.bincount(codes, minlength=len(ids)) > 0
-    new = np.cumsum(used, dtype=np.int64) - 1
-    return new[codes].astype(np.int32), ids[used]
+    new = (np.cumsum(used, dtype=np.int64) - 1).astype(np.int32)  # int32 codes looked up: 4 bytes a row, not 8
+    return new[codes], ids[used]
 
 
 def k_core(log: CodedLog, k: int = 5) -> CodedLog:

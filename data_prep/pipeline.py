@@ -124,13 +124,16 @@ def build_samples(
     """
     if isinstance(log, pd.DataFrame):
         log = CodedLog.from_frame(log)
-    filtered, sequences, examples, train_lengths = split_log(log, min_interactions, split_at)
+    raw = len(log)
+    filtered = k_core(log, min_interactions)
+    del log  # the raw log's arrays (16 bytes an interaction) go before the sequences are sorted (a caller's stay)
+    sequences, examples, train_lengths = split_sequences(filtered, split_at)
     seqs, item_ids = sequences.items, filtered.item_ids
     user_ids = pa.array(filtered.user_ids, pa.string())  # ~10 bytes a user; Python strings take ~65
     n_items = len(item_ids)
     report: dict[str, Any] = {
         "log": {
-            "interactions_raw": int(len(log)),
+            "interactions_raw": raw,
             "interactions": int(len(filtered)),
             "users": len(seqs),
             "items": n_items,
@@ -143,7 +146,7 @@ def build_samples(
     every = None if given is None else examples.rows(0, len(examples))
     keys = None if every is None else _example_keys(every, filtered, sequences, given)
     train_counts = training_lengths(sequences, train_lengths)
-    del log, filtered, sequences  # from here on only the item sequences: the log's own arrays go (a caller's stay)
+    del filtered, sequences  # from here on only the item sequences: the k-cored log's own arrays go
     if given is None:
         if ray:
             from data_prep.distributed import candidate_lists_ray
@@ -188,10 +191,17 @@ def split_log(
     The cheap first half of ``build_samples``: ``gr2 prepare --check`` counts examples with it in seconds.
     """
     filtered = k_core(log, min_interactions)
+    return filtered, *split_sequences(filtered, split_at)
+
+
+def split_sequences(
+    filtered: CodedLog, split_at: tuple[int, int] | None = None
+) -> tuple[Sequences, ExampleSplits, np.ndarray | None]:
+    """``split_log`` after k-core: user sequences, examples and the time split's training lengths."""
     sequences = user_sequences(filtered)
     if split_at is None:
-        return filtered, sequences, leave_one_out(sequences), None
-    return filtered, sequences, *time_split(sequences, filtered.timestamps, *split_at)
+        return sequences, leave_one_out(sequences), None
+    return sequences, *time_split(sequences, filtered.timestamps, *split_at)
 
 
 def _sample_id(user_ids: np.ndarray, examples: Examples, n: int) -> str:
