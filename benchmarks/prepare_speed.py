@@ -10,9 +10,9 @@ Each case runs in its own child process so its peak resident memory is its own.
 - ``custom-1m``, ``custom-10m``: the ``gr2 prepare custom`` command itself on files from
   ``data_prep.synthetic.write_synthetic_files`` (generated first, not timed): the whole command is timed.
 - ``custom-20m``: twice the 10M log (2M users, 400k items): how time and memory grow with the log.
-- ``custom-20m-same-items``, ``custom-40m-same-items``: two and four times the 10M log's users and rows over the
-  same 200k items: growth with the log alone (the models' size follows the catalogue: at most ``neighbours``
-  entries an item).
+- ``custom-20m-same-items``, ``custom-40m-same-items``, ``custom-100m-same-items``: two, four and ten times the
+  10M log's users and rows over the same 200k items: growth with the log alone (the models' size follows the
+  catalogue: at most ``neighbours`` entries an item). The 100M case needs ~45 GB of free disk (its output).
 - ``custom-1m-ray``, ``custom-10m-ray``: the same commands with ``--ray`` (a local Ray cluster started by the
   command, its start-up included); peak RSS is one process's (``ru_maxrss``), not the cluster's sum.
 
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 CASES = ("ml-100k", "synthetic-1m", "custom-1m", "custom-10m", "custom-20m", "custom-20m-same-items",
-         "custom-40m-same-items", "custom-1m-ray", "custom-10m-ray")  # fmt: skip
+         "custom-40m-same-items", "custom-100m-same-items", "custom-1m-ray", "custom-10m-ray")  # fmt: skip
 DEFAULT = ("ml-100k", "synthetic-1m", "custom-1m")
 # users, items, log rows
 CUSTOM = {
@@ -46,6 +46,7 @@ CUSTOM = {
     "custom-20m": (2_000_000, 400_000, 20_000_000),
     "custom-20m-same-items": (2_000_000, 200_000, 20_000_000),
     "custom-40m-same-items": (4_000_000, 200_000, 40_000_000),
+    "custom-100m-same-items": (10_000_000, 200_000, 100_000_000),
 }
 BEFORE = Path(__file__).parent / "results" / "prepare_speed_before.json"
 
