@@ -264,7 +264,7 @@ def _stream(path: Path, known_items: dict[str, Item] | None, events: set[str] | 
         raise _RowByRow
     # each column's blocks go as soon as they are joined: the log is in memory about once, not twice
     user_ids, user_codes = users.sorted(np.concatenate(parts.pop("users")))
-    del users  # a Python string and a dict entry per user
+    del users  # its dict: an entry and an int object per user (the strings live on in user_ids)
     item_ids, item_codes = items.sorted(np.concatenate(parts.pop("items")))
     stamps = np.concatenate(parts.pop("stamps"))
     requests = None
