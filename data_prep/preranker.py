@@ -170,12 +170,9 @@ def _in_place(seqs: Ragged, window: int) -> tuple[np.ndarray, np.ndarray]:
     else:
         values = seqs.values
     ahead = np.full(len(values), -1, dtype=np.int8 if window < 128 else np.int64)
-    ends = np.cumsum(lengths)
-    cuts = np.unique(np.r_[0, np.searchsorted(ends, np.arange(FLAT_VALUES, int(ends[-1:].sum()), FLAT_VALUES)),
-                           len(lengths)])  # fmt: skip
-    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):  # ``FLAT_VALUES`` at a time
-        rows, offsets = Ragged(values, starts[a:b], lengths[a:b]).owners()
-        ahead[starts[a:b][rows] + offsets] = np.minimum(lengths[a:b][rows] - 1 - offsets, window)
+    for block in _blocks(lengths, FLAT_VALUES):  # rows of ~``FLAT_VALUES`` values at a time
+        rows, offsets = Ragged(values, starts[block], lengths[block]).owners()
+        ahead[starts[block][rows] + offsets] = np.minimum(lengths[block][rows] - 1 - offsets, window)
     return values, ahead
 
 
